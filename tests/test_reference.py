@@ -1,0 +1,382 @@
+"""The NumPy reference (forward and hand-derived backward) against PyTorch's own forward and autograd."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+from in5550 import reference as ref
+
+# Both sides compute in float64 with the same formulas up to rounding order.
+RTOL, ATOL = 1e-10, 1e-12
+
+rng = np.random.default_rng(0)
+
+
+def normal(*shape):
+    return rng.standard_normal(shape)
+
+
+def away_from_zero(*shape):
+    """Values in +/-[0.2, 1.2]: far from the kink of relu."""
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.2, 1.2, size=shape)
+
+
+def positive(*shape):
+    return rng.uniform(0.2, 2.0, size=shape)
+
+
+def probabilities(*shape):
+    return rng.uniform(0.05, 0.95, size=shape)
+
+
+def targets(classes, *shape):
+    return rng.integers(0, classes, size=shape)
+
+
+def with_ignored(t, ignore_index=-100):
+    t = t.copy()
+    t.flat[::3] = ignore_index
+    return t
+
+
+log_probs = ref.log_softmax(normal(5, 4), 1)
+
+# (name, torch function, positional args, keyword args): every node, several shapes and options.
+CASES = [
+    ("add", torch.add, (normal(3, 4), normal(3, 4)), {}),
+    ("add", torch.add, (normal(2, 3, 4), normal(4)), {}),
+    ("add", torch.add, (normal(3, 1), normal(1, 4)), {}),
+    ("add", torch.add, (normal(), normal(2, 3)), {}),
+    ("mul", torch.mul, (normal(3, 4), normal(3, 4)), {}),
+    ("mul", torch.mul, (normal(2, 1, 4), normal(3, 1)), {}),
+    ("mul", torch.mul, (normal(1), normal(2, 3)), {}),
+    ("exp", torch.exp, (normal(2, 3, 4),), {}),
+    ("log", torch.log, (positive(5),), {}),
+    ("relu", TF.relu, (away_from_zero(3, 4),), {}),
+    ("sigmoid", torch.sigmoid, (normal(1, 6),), {}),
+    ("tanh", torch.tanh, (normal(2, 2, 3),), {}),
+    ("linear", TF.linear, (normal(4, 5), normal(3, 5), normal(3)), {}),
+    ("linear", TF.linear, (normal(2, 3, 5), normal(4, 5), normal(4)), {}),
+    ("linear", TF.linear, (normal(1, 5), normal(4, 5)), {}),
+    ("linear", TF.linear, (normal(5), normal(2, 5), normal(2)), {}),
+    ("softmax", TF.softmax, (normal(4, 5),), {"dim": 1}),
+    ("softmax", TF.softmax, (normal(2, 3, 4),), {"dim": 0}),
+    ("log_softmax", TF.log_softmax, (normal(4, 5),), {"dim": -1}),
+    ("log_softmax", TF.log_softmax, (normal(2, 3, 4),), {"dim": 1}),
+    ("cross_entropy", TF.cross_entropy, (normal(6, 4), targets(4, 6)), {}),
+    ("cross_entropy", TF.cross_entropy, (normal(1, 3), targets(3, 1)), {"reduction": "sum"}),
+    ("cross_entropy", TF.cross_entropy, (normal(6, 4), with_ignored(targets(4, 6))), {"reduction": "none"}),
+    ("cross_entropy", TF.cross_entropy, (normal(6, 4), with_ignored(targets(4, 6), 2)), {"ignore_index": 2}),
+    ("cross_entropy", TF.cross_entropy, (normal(6, 4), with_ignored(targets(4, 6))), {"label_smoothing": 0.2}),
+    ("cross_entropy", TF.cross_entropy, (normal(2, 4, 3), targets(4, 2, 3)), {"label_smoothing": 0.1}),
+    ("cross_entropy", TF.cross_entropy, (normal(4), targets(4)), {}),
+    (
+        "cross_entropy",
+        TF.cross_entropy,
+        (normal(6, 4), with_ignored(targets(4, 6))),
+        {"weight": positive(4), "label_smoothing": 0.3},
+    ),
+    ("nll_loss", TF.nll_loss, (log_probs, targets(4, 5)), {}),
+    ("nll_loss", TF.nll_loss, (log_probs, with_ignored(targets(4, 5))), {"reduction": "sum"}),
+    ("nll_loss", TF.nll_loss, (log_probs, with_ignored(targets(4, 5))), {"weight": positive(4)}),
+    ("nll_loss", TF.nll_loss, (normal(2, 3, 4), targets(3, 2, 4)), {"reduction": "none"}),
+    ("binary_cross_entropy", TF.binary_cross_entropy, (probabilities(6), probabilities(6)), {}),
+    (
+        "binary_cross_entropy",
+        TF.binary_cross_entropy,
+        (probabilities(2, 3), probabilities(2, 3)),
+        {"reduction": "none"},
+    ),
+    (
+        "binary_cross_entropy",
+        TF.binary_cross_entropy,
+        (probabilities(2, 3), probabilities(2, 3)),
+        {"weight": positive(3), "reduction": "sum"},
+    ),
+    ("binary_cross_entropy_with_logits", TF.binary_cross_entropy_with_logits, (normal(6), probabilities(6)), {}),
+    (
+        "binary_cross_entropy_with_logits",
+        TF.binary_cross_entropy_with_logits,
+        (normal(2, 3), probabilities(2, 3)),
+        {"weight": positive(2, 3), "pos_weight": positive(3), "reduction": "none"},
+    ),
+    ("mse_loss", TF.mse_loss, (normal(6), normal(6)), {}),
+    ("mse_loss", TF.mse_loss, (normal(2, 3), normal(2, 3)), {"reduction": "sum"}),
+    ("mse_loss", TF.mse_loss, (normal(2, 3), normal(2, 3)), {"reduction": "none"}),
+    ("embedding", TF.embedding, (np.array([[1, 3, 1], [3, 3, 0]]), normal(5, 3)), {}),
+    ("embedding", TF.embedding, (np.array([2, 0, 2, 4]), normal(5, 2)), {"padding_idx": 0}),
+    ("embedding", TF.embedding, (np.array([[2, 4], [4, 1]]), normal(5, 2)), {"padding_idx": -1}),
+    ("embedding_bag", TF.embedding_bag, (np.array([[1, 2, 1], [0, 3, 3]]), normal(5, 3)), {}),
+    (
+        "embedding_bag",
+        TF.embedding_bag,
+        (np.array([1, 2, 1, 0, 4, 4, 0]), normal(5, 3)),
+        {"offsets": np.array([0, 3, 3, 5]), "mode": "mean", "padding_idx": 0},
+    ),
+    (
+        "embedding_bag",
+        TF.embedding_bag,
+        (np.array([1, 2, 1, 0, 4, 4, 0]), normal(5, 3)),
+        {"offsets": np.array([0, 3, 5]), "mode": "sum", "padding_idx": 4},
+    ),
+    (
+        "embedding_bag",
+        TF.embedding_bag,
+        (np.array([1, 2, 1, 0, 4, 4]), normal(5, 3)),
+        {"offsets": np.array([0, 2, 4, 6]), "mode": "max", "include_last_offset": True},
+    ),
+    (
+        "embedding_bag",
+        TF.embedding_bag,
+        (np.array([[1, 2, 2, 0], [3, 0, 0, 0]]), normal(5, 4)),
+        {"mode": "max", "padding_idx": 0},
+    ),
+]
+
+
+def to_torch(value):
+    if isinstance(value, np.ndarray):
+        return torch.tensor(value, requires_grad=value.dtype.kind == "f")
+    return value
+
+
+def torch_forward_backward(fn, args, kwargs, grad_output):
+    """PyTorch's output and autograd gradients of the floating-point arguments, for upstream ``grad_output``."""
+    tensors = [to_torch(a) for a in args]
+    out = fn(*tensors, **{k: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()})
+    leaves = [t for t in tensors if t.requires_grad]
+    grads = torch.autograd.grad(out, leaves, torch.as_tensor(grad_output))
+    return out.detach().numpy(), [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("name, torch_fn, args, kwargs", CASES, ids=[c[0] for c in CASES])
+def test_reference_matches_pytorch_autograd(name, torch_fn, args, kwargs):
+    forward, backward = getattr(ref, name), getattr(ref, name + "_backward")
+    out = forward(*args, **kwargs)
+    grad_output = normal(*np.shape(out))
+    torch_out, torch_grads = torch_forward_backward(torch_fn, args, kwargs, grad_output)
+
+    np.testing.assert_allclose(out, torch_out, rtol=RTOL, atol=ATOL)
+    grads = backward(grad_output, *args, **kwargs)
+    # One gradient per floating-point argument, in order; None only for an absent optional argument.
+    floats = [a for a in args if a.dtype.kind == "f"]
+    assert len(grads) == len(floats) + (name == "linear" and len(args) == 2)
+    for grad, arg, expected in zip(grads, floats, torch_grads):
+        assert grad.shape == arg.shape
+        np.testing.assert_allclose(grad, expected, rtol=RTOL, atol=ATOL)
+
+
+def test_linear_without_bias_returns_none_for_the_bias():
+    _, _, grad_b = ref.linear_backward(np.ones((2, 3)), np.ones((2, 4)), np.ones((3, 4)))
+    assert grad_b is None
+
+
+def test_embedding_gradients_accumulate_repeated_ids_and_skip_padding():
+    ids = np.array([[2, 2, 0], [2, 1, 0]])
+    (grad_w,) = ref.embedding_backward(np.ones((2, 3, 2)), ids, np.zeros((4, 2)), padding_idx=0)
+    np.testing.assert_array_equal(grad_w, [[0, 0], [1, 1], [3, 3], [0, 0]])
+
+
+def test_embedding_bag_mean_leaves_padding_out_of_the_bag_size():
+    weight = np.arange(8.0).reshape(4, 2)
+    out = ref.embedding_bag(np.array([[1, 3, 0, 0]]), weight, mode="mean", padding_idx=0)
+    np.testing.assert_array_equal(out, [(weight[1] + weight[3]) / 2])
+    (grad_w,) = ref.embedding_bag_backward(np.ones((1, 2)), np.array([[1, 3, 0, 0]]), weight, padding_idx=0)
+    np.testing.assert_array_equal(grad_w, [[0, 0], [0.5, 0.5], [0, 0], [0.5, 0.5]])
+
+
+def test_embedding_bag_empty_bag_gives_zeros_and_no_gradient():
+    ids, offsets, weight = np.array([1, 2]), np.array([0, 2, 2]), normal(3, 2)
+    out = ref.embedding_bag(ids, weight, offsets=offsets, mode="max")
+    np.testing.assert_array_equal(out[1:], 0.0)
+    (grad_w,) = ref.embedding_bag_backward(np.array([[0.0, 0.0], [5.0, 5.0], [5.0, 5.0]]), ids, weight, offsets=offsets, mode="max")
+    np.testing.assert_array_equal(grad_w, 0.0)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_dropout_matches_pytorch_given_its_mask(p):
+    x = torch.tensor(away_from_zero(4, 5), requires_grad=True)
+    torch.manual_seed(3)
+    y = TF.dropout(x, p=p)
+    mask = (y != 0).numpy()  # x has no zeros: a zero output is a dropped unit
+    grad_output = normal(4, 5)
+    (torch_grad,) = torch.autograd.grad(y, x, torch.tensor(grad_output))
+    np.testing.assert_allclose(ref.dropout(x.detach().numpy(), mask, p=p), y.detach().numpy(), rtol=RTOL, atol=ATOL)
+    (grad,) = ref.dropout_backward(grad_output, x.detach().numpy(), mask, p=p)
+    np.testing.assert_allclose(grad, torch_grad.numpy(), rtol=RTOL, atol=ATOL)
+
+
+def test_dropout_is_the_identity_when_not_training():
+    x, mask = normal(3), np.array([0, 1, 0])
+    np.testing.assert_array_equal(ref.dropout(x, mask, p=0.5, training=False), x)
+    np.testing.assert_array_equal(ref.dropout_backward(np.ones(3), x, mask, p=0.5, training=False)[0], np.ones(3))
+
+
+def test_cross_entropy_with_every_target_ignored_gives_nan_like_pytorch():
+    x, t = normal(2, 3), np.array([-100, -100])
+    expected = TF.cross_entropy(torch.tensor(x), torch.tensor(t))
+    assert np.isnan(ref.cross_entropy(x, t)) and torch.isnan(expected)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Stability: large logits and probabilities of exactly 0 and 1
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, torch_fn, args, kwargs",
+    [
+        ("log_softmax", TF.log_softmax, (np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]]),), {"dim": 1}),
+        ("softmax", TF.softmax, (np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]]),), {"dim": 1}),
+        ("cross_entropy", TF.cross_entropy, (np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]]), np.array([1, 2])), {}),
+        ("sigmoid", torch.sigmoid, (np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0]),), {}),
+        (
+            "binary_cross_entropy_with_logits",
+            TF.binary_cross_entropy_with_logits,
+            (np.array([-1000.0, 1000.0, 0.0]), np.array([1.0, 0.0, 1.0])),
+            {},
+        ),
+        (
+            "binary_cross_entropy",
+            TF.binary_cross_entropy,
+            (np.array([0.0, 1.0, 0.0, 1.0, 0.5]), np.array([1.0, 0.0, 0.0, 1.0, 0.3])),
+            {"reduction": "none"},
+        ),
+    ],
+)
+def test_reference_is_finite_and_equal_to_pytorch_at_extremes(name, torch_fn, args, kwargs):
+    out = getattr(ref, name)(*args, **kwargs)
+    torch_out, torch_grads = torch_forward_backward(torch_fn, args, kwargs, np.ones(np.shape(out)))
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, torch_out, rtol=RTOL, atol=ATOL)
+    grad_input = getattr(ref, name + "_backward")(np.ones(np.shape(out)), *args, **kwargs)[0]
+    np.testing.assert_allclose(grad_input, torch_grads[0], rtol=RTOL, atol=ATOL)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The MLP sentence classifier, back-propagated by hand
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+def test_manual_mlp_backpropagation_equals_autograd(two_d):
+    vocab, dim, hidden, classes = 7, 4, 5, 3
+    params = {
+        "embedding.weight": normal(vocab, dim),
+        "hidden.weight": normal(hidden, dim),
+        "hidden.bias": normal(hidden),
+        "output.weight": normal(classes, hidden),
+        "output.bias": normal(classes),
+    }
+    if two_d:  # padded sentences of equal length, repeated ids
+        ids, offsets = np.array([[3, 3, 1, 0], [2, 0, 0, 0], [6, 5, 6, 6]]), None
+    else:  # concatenated sentences with offsets, repeated ids, a padding token inside a bag
+        ids, offsets = np.array([3, 3, 1, 2, 0, 6, 5, 6, 6]), np.array([0, 3, 5])
+    target = np.array([2, 0, 1])
+
+    forward = ref.mlp_forward(params, ids, target, offsets=offsets, padding_idx=0)
+    loss, grads = ref.mlp_backward(forward)
+
+    t = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
+    e = TF.embedding_bag(
+        torch.tensor(ids), t["embedding.weight"], None if offsets is None else torch.tensor(offsets), mode="mean",
+        padding_idx=0,
+    )
+    z = TF.linear(TF.relu(TF.linear(e, t["hidden.weight"], t["hidden.bias"])), t["output.weight"], t["output.bias"])
+    torch_loss = TF.cross_entropy(z, torch.tensor(target))
+    torch_loss.backward()
+
+    assert loss == pytest.approx(torch_loss.item(), rel=RTOL)
+    assert set(grads) == set(ref.MLP_PARAMETERS)
+    for name in ref.MLP_PARAMETERS:
+        np.testing.assert_allclose(grads[name], t[name].grad.numpy(), rtol=RTOL, atol=ATOL, err_msg=name)
+    assert np.abs(grads["embedding.weight"][0]).max() == 0.0  # padding row
+
+
+def test_mlp_forward_names_missing_parameters():
+    with pytest.raises(KeyError, match=r"mlp_forward: argument 'params' lacks \['output.bias'\]"):
+        ref.mlp_forward(
+            {"embedding.weight": normal(3, 2), "hidden.weight": normal(2, 2), "hidden.bias": normal(2),
+             "output.weight": normal(2, 2)},
+            np.array([[1, 2]]), np.array([0]),
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Bad input: every kind raises an error naming the function, the argument and the offending value
+# --------------------------------------------------------------------------------------------------------------
+
+BAD_INPUT = [
+    # wrong shapes
+    (ValueError, r"add: shapes of 'input' \(3,\) and 'other' \(4,\)",
+     lambda: ref.add(np.ones(3), np.ones(4))),
+    (ValueError, r"linear: 'input' \(2, 3\) and 'weight' \(4, 5\)",
+     lambda: ref.linear(np.ones((2, 3)), np.ones((4, 5)))),
+    (ValueError, r"linear: argument 'bias' .* \(4,\), got \(3,\)",
+     lambda: ref.linear(np.ones((2, 3)), np.ones((4, 3)), np.ones(3))),
+    (ValueError, r"cross_entropy: argument 'target' of shape \(3,\)",
+     lambda: ref.cross_entropy(np.ones((2, 3)), np.array([0, 1, 2]))),
+    (ValueError, r"mse_loss: argument 'target' .* got \(4,\)",
+     lambda: ref.mse_loss(np.ones(3), np.ones(4))),
+    (ValueError, r"dropout: argument 'mask' .* got \(2,\)",
+     lambda: ref.dropout(np.ones(3), np.ones(2))),
+    (ValueError, r"embedding: argument 'weight' must be 2-D .* got \(3,\)",
+     lambda: ref.embedding(np.array([0]), np.ones(3))),
+    (ValueError, r"cross_entropy: argument 'weight' .* got \(2,\)",
+     lambda: ref.cross_entropy(np.ones((2, 3)), np.array([0, 1]), weight=np.ones(2))),
+    # wrong dtypes
+    (TypeError, r"cross_entropy: argument 'target' .* float64",
+     lambda: ref.cross_entropy(np.ones((2, 3)), np.array([0.0, 1.0]))),
+    (TypeError, r"embedding: argument 'input' .* float64",
+     lambda: ref.embedding(np.array([0.5]), np.ones((2, 2)))),
+    (TypeError, r"relu: argument 'input' must be numeric",
+     lambda: ref.relu(np.array(["a"]))),
+    # values out of range
+    (IndexError, r"cross_entropy: argument 'target' holds index 3, outside \[0, 3\)",
+     lambda: ref.cross_entropy(np.ones((2, 3)), np.array([0, 3]))),
+    (IndexError, r"nll_loss: argument 'target' holds index -1",
+     lambda: ref.nll_loss(np.ones((2, 3)), np.array([-1, 0]))),
+    (IndexError, r"embedding_bag: argument 'input' holds index 5",
+     lambda: ref.embedding_bag(np.array([[0, 5]]), np.ones((4, 2)))),
+    (ValueError, r"embedding: argument 'padding_idx' is 2",
+     lambda: ref.embedding(np.array([0]), np.ones((2, 2)), padding_idx=2)),
+    (ValueError, r"dropout: argument 'p' .* got 1.5",
+     lambda: ref.dropout(np.ones(2), np.ones(2), p=1.5)),
+    (ValueError, r"binary_cross_entropy: argument 'input' .* got 1.5",
+     lambda: ref.binary_cross_entropy(np.array([1.5]), np.array([1.0]))),
+    (ValueError, r"softmax: argument 'dim' is 2",
+     lambda: ref.softmax(np.ones((2, 3)), dim=2)),
+    # bad options and offsets
+    (ValueError, r"mse_loss: argument 'reduction' .* 'avg'",
+     lambda: ref.mse_loss(np.ones(2), np.ones(2), reduction="avg")),
+    (ValueError, r"embedding_bag: argument 'mode' .* 'min'",
+     lambda: ref.embedding_bag(np.array([[0]]), np.ones((2, 2)), mode="min")),
+    (ValueError, r"embedding_bag: argument 'offsets' must be 1-D, got shape \(1, 1\)",
+     lambda: ref.embedding_bag(np.array([0, 1]), np.ones((2, 2)), offsets=np.array([[0]]))),
+    (ValueError, r"embedding_bag: argument 'offsets' must start at 0",
+     lambda: ref.embedding_bag(np.array([0, 1]), np.ones((2, 2)), offsets=np.array([1]))),
+    (ValueError, r"embedding_bag: argument 'offsets' is required",
+     lambda: ref.embedding_bag(np.array([0, 1]), np.ones((2, 2)))),
+    (ValueError, r"embedding_bag: argument 'offsets' must be None",
+     lambda: ref.embedding_bag(np.array([[0, 1]]), np.ones((2, 2)), offsets=np.array([0]))),
+]
+
+
+@pytest.mark.parametrize("error, message, call", BAD_INPUT, ids=[b[1].split(":")[0] for b in BAD_INPUT])
+def test_bad_input_raises_a_clear_error(error, message, call):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_backward_functions_check_their_arguments_too():
+    with pytest.raises(ValueError, match=r"tanh_backward: argument 'grad_output' .* shape \(3,\), got \(2,\)"):
+        ref.tanh_backward(np.ones(2), np.ones(3))
+    with pytest.raises(ValueError, match=r"mse_loss_backward: argument 'grad_output' .* shape \(\), got \(3,\)"):
+        ref.mse_loss_backward(np.ones(3), np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match=r"embedding_bag_backward: argument 'grad_output' .* \(1, 2\), got \(2, 2\)"):
+        ref.embedding_bag_backward(np.ones((2, 2)), np.array([[0, 1]]), np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"linear_backward: 'input' \(2, 3\) and 'weight' \(4, 5\)"):
+        ref.linear_backward(np.ones((2, 4)), np.ones((2, 3)), np.ones((4, 5)))
+    with pytest.raises(IndexError, match=r"cross_entropy_backward: argument 'target' holds index 7"):
+        ref.cross_entropy_backward(1.0, np.ones((2, 3)), np.array([0, 7]))
