@@ -19,8 +19,6 @@ mirrors :mod:`torch.nn.functional`. Notation: :math:`\bar{v}` is the gradient of
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch.autograd import Function
 
@@ -425,9 +423,10 @@ class NLLLoss(Node):
 
 
 # PyTorch clamps the logarithms of binary_cross_entropy at -100 so that p = 0 or 1 gives a finite loss, and the
-# denominator of its gradient at 1e-12; we do the same so that both agree on outputs of exactly 0 and 1.
+# denominator of its gradient at 1e-12 (as a float32 constant, whatever the dtype); we do the same so that both
+# agree on outputs of exactly 0 and 1.
 BCE_LOG_MIN = -100.0
-BCE_GRAD_EPS = 1e-12
+BCE_GRAD_EPS = torch.tensor(1e-12, dtype=torch.float32).item()
 
 
 class BinaryCrossEntropy(Node):
@@ -536,16 +535,11 @@ def sparse_matrix(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, 
     """The ``shape`` matrix with ``values[i]`` at ``(rows[i], cols[i])`` (repeated positions add up), stored sparse.
 
     The NLP nodes are products with such matrices: an embedding bag is :math:`A W` with :math:`A_{b,v}` the weight
-    of token :math:`v` in bag :math:`b`, and its gradient is :math:`A^\top \bar{y}`. A sparse product sums the rows
-    of a repeated token id for free, without building the ``(tokens, D)`` rows one by one (``index_add_`` on the
-    CPU adds them one row at a time, several times slower).
+    of token :math:`v` in bag :math:`b`, and its gradient is :math:`A^\\top \\bar{y}`. The sparse product adds the
+    rows of a repeated token id as it goes, without building the ``(tokens, D)`` rows first (and is several times
+    faster on the CPU than ``index_add_``, which adds them one row at a time).
     """
-    rows, order = rows.sort()
-    crow = rows.new_zeros(shape[0] + 1)
-    torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # PyTorch flags sparse CSR tensors as beta
-        return torch.sparse_csr_tensor(crow, cols.index_select(0, order), values.index_select(0, order), size=shape)
+    return torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape, check_invariants=False)
 
 
 class Embedding(Node):

@@ -100,13 +100,16 @@ def grade(lab: str, submission: str | os.PathLike, limits: Limits = Limits()) ->
         outcome = sandbox.run(text, tasks, limits)
     borrowing = findings.borrowing + [f"tried to import {name} at import time" for name in outcome.blocked_imports]
     if outcome.import_problem:
-        notes.append(outcome.import_problem.splitlines()[0])
+        notes.append(outcome.import_problem)
     if borrowing:
         notes.append("The submission uses the in5550 package, which a lab submission may not: " + "; ".join(borrowing))
     tests = []
     for index, (node, node_cases) in enumerate(zip(nodes, cases)):
         cheating = [f"{node.name} source, {use}" for use in findings.autograd.get(node.name, [])] + borrowing
-        evidence = NodeEvidence(outcome.problems[index], outcome.results[index], cheating)
+        problem = outcome.problems[index]
+        if problem is not None and problem == outcome.import_problem:  # told once, in the notes
+            problem = problem.splitlines()[0]
+        evidence = NodeEvidence(problem, outcome.results[index], cheating)
         tests += grade_node(node, node_cases, evidence)
     if findings.review:
         tests.append(TestResult("Review by a person", 0.0, 0.0, "Imports and calls a lab never needs:\n"

@@ -39,6 +39,7 @@ import torch  # noqa: E402
 
 BLOCKED_PACKAGES = ("in5550",)
 MESSAGE_LIMIT = 2000  # characters of an error message or traceback that go back to the grader
+SUBMISSION = "submission.py"  # relative, so that tracebacks name it as the student knows it
 
 
 class BlockedImports(importlib.abc.MetaPathFinder):
@@ -141,7 +142,11 @@ def plain(value):
 
 
 def describe(error, stage):
-    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    """An exception as the grader reports it, with the traceback cut to the submission's own lines."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = traceback.StackSummary.from_list([frame for frame in frames if frame.filename == SUBMISSION])
+    lines = ["Traceback (most recent call last):\n", *own.format(),
+             *traceback.format_exception_only(type(error), error)]
     return {"stage": stage, "type": type(error).__name__, "message": str(error)[:MESSAGE_LIMIT],
             "traceback": "".join(lines)[-MESSAGE_LIMIT:]}
 
@@ -193,7 +198,7 @@ def main():
     watch = AutogradWatch()
     watch.install()
     try:
-        spec = importlib.util.spec_from_file_location("submission", "submission.py")
+        spec = importlib.util.spec_from_file_location("submission", SUBMISSION)
         module = importlib.util.module_from_spec(spec)
         sys.modules["submission"] = module
         spec.loader.exec_module(module)

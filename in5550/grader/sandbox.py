@@ -180,7 +180,7 @@ def _why_not(message, process: subprocess.Popen, log) -> str:
         reason = {"SIGXCPU": ": out of CPU time", "SIGKILL": ": killed, perhaps for using too much memory"}
         ended = f"the process was ended by {name}{reason.get(name, '')}"
     else:
-        ended = f"the process exited with status {code} (sys.exit() or os._exit()?)"
+        ended = f"the process exited with status {code} (os._exit()?)"
     log.seek(0, io.SEEK_END)
     log.seek(max(0, log.tell() - LOG_TAIL))
     tail = log.read().decode("utf-8", "replace").strip()
