@@ -17,6 +17,9 @@ COMMANDS = {
     "graph": ("in5550.graph", "draw the lecture's computation graph (or the MLP's, --mlp) to a PNG"),
     "labs": ("in5550.labs", "write the student versions of the labs (solutions stubbed, hidden tests removed)"),
     "grade": ("in5550.grader.command", "grade a student's lab submission safely (Gradescope results.json)"),
+    "demo": ("in5550.demo", "train the MLP on SST-2 with our nodes and with PyTorch's, side by side"),
+    "train": ("in5550.train", "train the MLP sentence classifier (SST-2, TREC or your files); writes metrics.json"),
+    "bench": ("in5550.bench", "time a training step with our nodes against PyTorch's, and count saved bytes"),
 }
 
 

@@ -114,10 +114,9 @@ def from_autograd(output: torch.Tensor, params: dict[str, torch.Tensor] | None =
         graph.nodes[str(id(fn))] = _autograd_node(fn, names)
         if show_saved:
             _add_saved(graph, fn, names)
-        for parent, _ in getattr(fn, "next_functions", ()):
-            if parent is None:
-                continue  # an input that needs no gradient
-            graph.edges.append((str(id(parent)), str(id(fn))))
+        parents = [parent for parent, _ in getattr(fn, "next_functions", ()) if parent is not None]
+        graph.edges += [(str(id(parent)), str(id(fn))) for parent in parents]  # None: input needs no gradient
+        for parent in reversed(parents):  # so that the first input is visited (and placed) first
             if id(parent) not in seen:
                 seen.add(id(parent))
                 stack.append(parent)
@@ -223,7 +222,12 @@ def draw(graph: Graph, ax=None, title: str | None = None):
         fig_w, fig_h = width + 0.2, height + 0.2 + (0.3 if title else 0)
         fig = plt.figure(figsize=(fig_w, fig_h), dpi=min(DPI, MAX_PIXELS / max(fig_w, fig_h)))
         ax = fig.add_axes((0.1 / fig_w, 0.1 / fig_h, width / fig_w, height / fig_h))
-    _render(ax, graph, layout)
+        scale = 1.0
+    else:  # the layout is in inches: text and arrows shrink or grow with it to fit the given axes
+        box = ax.get_position()
+        fig_w, fig_h = ax.figure.get_size_inches()
+        scale = min(box.width * fig_w / width, box.height * fig_h / height)
+    _render(ax, graph, layout, scale)
     if title:
         ax.set_title(title, fontsize=FONT_SIZE + 2)
     return ax.figure
@@ -352,7 +356,7 @@ def _separate(targets: list[float], heights: list[float]) -> list[float]:
     return [s + o for s, o in zip(shifted, offsets)]
 
 
-def _render(ax, graph: Graph, layout: dict) -> None:
+def _render(ax, graph: Graph, layout: dict, scale: float) -> None:
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
     from matplotlib.path import Path
 
@@ -367,19 +371,20 @@ def _render(ax, graph: Graph, layout: dict) -> None:
             vertices += [(middle, y0), (middle, y1), (x1, y1)]
             codes += [Path.CURVE4] * 3
         dashed = (a, b) in graph.dashed
-        ax.add_patch(FancyArrowPatch(path=Path(vertices, codes), arrowstyle="-|>", mutation_scale=8,
-                                     linewidth=0.8, color="#be185d" if dashed else "#4b5563",
+        ax.add_patch(FancyArrowPatch(path=Path(vertices, codes), arrowstyle="-|>", mutation_scale=8 * scale,
+                                     linewidth=0.8 * scale, color="#be185d" if dashed else "#4b5563",
                                      linestyle="--" if dashed else "-", shrinkA=0, shrinkB=0, zorder=1))
     for i, node in graph.nodes.items():
         fill, line, box = STYLES[node.kind]
         w, h = sizes[i]
         style = f"{box},pad=0" + (",rounding_size=0.06" if box == "round" else "")
         ax.add_patch(FancyBboxPatch((x[i] - w / 2, y[i] - h / 2), w, h, boxstyle=style, facecolor=fill,
-                                    edgecolor=line, linewidth=1.0, zorder=2))
-        ax.text(x[i], y[i], node.label, ha="center", va="center", fontsize=FONT_SIZE, family="monospace",
+                                    edgecolor=line, linewidth=scale, zorder=2))
+        ax.text(x[i], y[i], node.label, ha="center", va="center", fontsize=FONT_SIZE * scale, family="monospace",
                 linespacing=1.25, zorder=3)
-    ax.set_xlim(0, width)
-    ax.set_ylim(height, 0)  # the first node of a layer at the top
+    margin = 0.03  # inches, so that the outlines of the outermost boxes are not clipped
+    ax.set_xlim(-margin, width + margin)
+    ax.set_ylim(height + margin, -margin)  # the first node of a layer at the top
     ax.set_aspect("equal")
     ax.axis("off")
 
@@ -402,14 +407,12 @@ def lecture_example() -> engine.Variable:
 
 def _mlp_loss() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of a small MLP sentence classifier with our nodes on a batch of three sentences."""
-    from in5550 import functional as F
     from in5550.nn import MLPClassifier
 
     torch.manual_seed(0)
-    model = MLPClassifier(vocab_size=20, embedding_dim=8, hidden_dims=(16,), num_classes=2, dropout=0.0,
-                          backend="custom")
+    model = MLPClassifier(vocab_size=20, embedding_dim=8, hidden_dims=[16], num_classes=2, dropout=0.1)
     ids, offsets = torch.tensor([3, 7, 1, 4, 4, 9, 12, 5]), torch.tensor([0, 3, 5])
-    loss = F.cross_entropy(model(ids, offsets), torch.tensor([1, 0, 1]))
+    loss = model.loss(model(ids, offsets), torch.tensor([1, 0, 1]))
     return loss, dict(model.named_parameters())
 
 

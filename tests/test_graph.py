@@ -219,3 +219,15 @@ def test_command_line_rejects_bad_output_paths(argv, message, capsys):
         main(["graph", *argv])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == f"in5550 graph: error: {message}"
+
+
+def test_command_line_draws_the_mlp_graph_with_named_parameters(capsys):
+    assert main(["graph", "--mlp", "--dot"]) == 0
+    labels, edges, _ = parse_dot(capsys.readouterr().out)
+    names = Counter(label.split("\\n")[0] for label in labels.values())
+    assert names == Counter({"embedding.weight": 1, "EmbeddingBagBackward": 1, "DropoutBackward": 2,
+                             "hidden.0.weight": 1, "hidden.0.bias": 1, "LinearBackward": 2, "ReLUBackward": 1,
+                             "output.weight": 1, "output.bias": 1, "CrossEntropyBackward": 1, "loss": 1})
+    assert {("embedding.weight", "EmbeddingBagBackward"), ("EmbeddingBagBackward", "DropoutBackward"),
+            ("ReLUBackward", "DropoutBackward"), ("output.bias", "LinearBackward"),
+            ("CrossEntropyBackward", "loss")} <= edges

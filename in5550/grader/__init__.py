@@ -1,10 +1,13 @@
 """The autograder: grade a student's nodes for a lab, safely, with feedback a student can act on.
 
->>> from in5550.grader import grade                                          # doctest: +SKIP
->>> report = grade("lab2", "nodes.py")
->>> report.score, report.max_score
-(70.0, 70.0)
->>> report.write("results.json")                  # Gradescope's format; print(report.summary()) for people
+Example (a student's ``nodes.py`` with every node right)::
+
+    from in5550.grader import grade
+
+    report = grade("lab2", "nodes.py")
+    report.score, report.max_score        # (70.0, 70.0)
+    report.write("results.json")          # Gradescope's format
+    print(report.summary())               # points per test, then feedback, for people
 
 From the command line: ``in5550 grade lab2 nodes.py --results results.json``.
 
@@ -41,7 +44,9 @@ that forging it can only lose points:
   refuses it); importing it in the source costs every node its backward points.
 
 Keep the lab sources (with their solutions) off the machine that grades, or unreadable to ``nobody``: the
-unprivileged user can read what any user may read.
+unprivileged user can read what any user may read. A grader that is not root runs student code as its own user,
+which can then reach that user's files: grade untrusted submissions as root (as Gradescope does) or in a
+container of their own.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The student side of grading: run a submission's nodes on the grader's inputs and hand back what they return.
 
 This file is copied into a fresh sandbox folder and started there as a script by :mod:`in5550.grader.sandbox`
-(``python -I -S runner.py FD SITE_DIR``), in a process of its own. It imports nothing from ``in5550`` (the
+(``python -I -S -B runner.py FD SITE_DIR``), in a process of its own. It imports nothing from ``in5550`` (the
 package is not even importable here) and judges nothing: it has no expected values and computes no verdict.
 For each node named in ``task.pt`` it calls the submission's class directly, the way autograd would::
 
@@ -56,7 +56,7 @@ class BlockedImports(importlib.abc.MetaPathFinder):
 
 
 class AutogradWatch:
-    """Records every use of PyTorch autograd while a node's method runs (``with watch.active(record)``)."""
+    """Records every use of PyTorch autograd while a node's method runs (see :meth:`run`)."""
 
     # (owner, attribute): the entry points into autograd a backward might call instead of doing the calculus
     ENTRY_POINTS = [

@@ -4,7 +4,7 @@ One student process runs every node in turn (starting Python and importing torch
 a process per node would be slow); when it hangs or dies inside a node, that node is lost and a fresh process
 carries on with the next one. Each process:
 
-- is a fresh interpreter in isolated mode without site-packages (``python -I -S runner.py``), whose only
+- is a fresh interpreter in isolated mode without site-packages (``python -I -S -B runner.py``), whose only
   addition to ``sys.path`` is the folder holding torch, so the ``in5550`` package is not importable;
 - runs in a new, empty temporary folder that holds its inputs (``task.pt``), the submission and the runner,
   with an environment of its own (``HOME`` and ``TMPDIR`` in that folder, one thread);
@@ -17,6 +17,9 @@ carries on with the next one. Each process:
 It reports progress over a pipe and leaves one result file per node; see :mod:`in5550.grader.runner`. The
 grader reads a result only from a regular file of bounded size, with ``torch.load(weights_only=True)``, which
 builds plain data and tensors and never runs code from the file.
+
+Grade one submission at a time on a machine (Gradescope gives each its own container): the processes of all
+submissions run as the same user, so one could read another's folder while both run.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -62,9 +65,9 @@ class Limits:
     result_bytes: int = 16 << 20  # the largest result file the grader reads
 
     def __post_init__(self):
-        for name in ("startup_s", "node_s", "total_s", "memory_bytes", "file_bytes", "result_bytes"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"Limits: {name} must be positive, got {getattr(self, name)!r}")
+        for limit in fields(self):
+            if not getattr(self, limit.name) > 0:
+                raise ValueError(f"Limits: {limit.name} must be positive, got {getattr(self, limit.name)!r}")
 
 
 @dataclass
@@ -155,7 +158,9 @@ class _Channel:
 
     def receive(self, deadline: float):
         while b"\n" not in self.buffer:
-            if self.closed or len(self.buffer) > MESSAGE_BYTES:
+            if len(self.buffer) > MESSAGE_BYTES:
+                return self.buffer[:40].decode("ascii", "replace")  # not a message of the runner's
+            if self.closed:
                 return self.CLOSED
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([self.descriptor], [], [], remaining)[0]:
@@ -176,7 +181,7 @@ def _why_not(message, process: subprocess.Popen, log) -> str:
     except subprocess.TimeoutExpired:
         return "it closed its connection to the grader"
     if code < 0:
-        name = signal.Signals(-code).name
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
         reason = {"SIGXCPU": ": out of CPU time", "SIGKILL": ": killed, perhaps for using too much memory"}
         ended = f"the process was ended by {name}{reason.get(name, '')}"
     else:
@@ -232,9 +237,9 @@ def _run_once(python, site, source, nodes, first, limits, deadline, user, outcom
         environment = {"PATH": "/usr/bin:/bin", "HOME": name, "TMPDIR": name, "LANG": "C.UTF-8",
                        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         process = subprocess.Popen(
-            [python, "-I", "-S", "runner.py", str(writer), site], cwd=folder, env=environment, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, pass_fds=(writer,), start_new_session=True,
-            preexec_fn=lambda: _set_limits(limits), **owner)
+            [python, "-I", "-S", "-B", "runner.py", str(writer), site], cwd=folder, env=environment,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(writer,),
+            start_new_session=True, preexec_fn=lambda: _set_limits(limits), **owner)
         os.close(writer)
         try:
             return _follow(process, _Channel(reader), folder, nodes, first, limits, deadline, outcome, log)

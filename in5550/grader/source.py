@@ -66,7 +66,15 @@ def _aliases(tree: ast.Module) -> dict[str, str]:
     return aliases
 
 
-def _autograd_uses(body: Iterable[ast.AST], aliases: dict[str, str]) -> list[str]:
+def _calls_a_class(call: ast.Call, classes: set[str]) -> bool:
+    """Whether ``call`` is ``SomeClass.method(...)`` or ``super().method(...)``: a node calling a node's
+    ``backward`` directly (hand-written code), not ``tensor.backward()``."""
+    receiver = call.func.value
+    return (isinstance(receiver, ast.Name) and receiver.id in classes) or (
+        isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Name) and receiver.func.id == "super")
+
+
+def _autograd_uses(body: Iterable[ast.AST], aliases: dict[str, str], classes: set[str]) -> list[str]:
     nodes = [inner for outer in body for inner in ast.walk(outer)]
     links = {id(node.value) for node in nodes if isinstance(node, ast.Attribute)}  # inner links of a chain
     found = set()
@@ -78,7 +86,7 @@ def _autograd_uses(body: Iterable[ast.AST], aliases: dict[str, str]) -> list[str
                     dotted.startswith("torch.") and dotted.endswith(DERIVATIVE_KERNELS))):
                 name = dotted
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                node.func.attr in AUTOGRAD_METHODS:
+                node.func.attr in AUTOGRAD_METHODS and not _calls_a_class(node, classes):
             name = f".{node.func.attr}()"
         elif isinstance(node, ast.keyword) and node.arg == "requires_grad" and \
                 not (isinstance(node.value, ast.Constant) and not node.value.value):
@@ -97,9 +105,10 @@ def scan(text: str, node_names: Iterable[str]) -> Findings:
     aliases = _aliases(tree)
     findings = Findings()
     nodes = set(node_names)
+    classes = {statement.name for statement in tree.body if isinstance(statement, ast.ClassDef)}
     for statement in tree.body:
         if isinstance(statement, ast.ClassDef) and statement.name in nodes:
-            uses = _autograd_uses(statement.body, aliases)
+            uses = _autograd_uses(statement.body, aliases, classes)
             if uses:
                 findings.autograd[statement.name] = uses
     for node in ast.walk(tree):

@@ -188,7 +188,8 @@ def check_backward(node: NodeSpec, case: Case, runs: list) -> list[str]:
     if first["error"] is not None:
         if first["error"]["stage"] == "backward":
             return [_error_text(first["error"], node)]
-        return [f"backward was not run, because {node.name}.{first['error']['stage']} failed (see above)"]
+        return [f"backward was not run, because {node.name}.{first['error']['stage']} raised "
+                f"{first['error']['type']}"]
     grads = first["grads"]
     if not isinstance(grads, list) or len(grads) != len(case.args):
         count = len(grads) if isinstance(grads, list) else 0

@@ -1,5 +1,5 @@
 # Appended to correct.py. Hostile: three backwards let PyTorch autograd do the work. Tanh calls
-# torch.autograd.grad in plain sight; Sigmoid calls .backward() in a helper outside the class; ReLU reaches
+# torch.autograd.grad in plain sight; Sigmoid calls .backward() in a function outside the class; ReLU reaches
 # autograd through a name built at run time, which no reading of the source finds. Each loses its backward
 # and hidden-input points, and keeps its forward points.
 

@@ -1,5 +1,5 @@
 # Appended to correct.py. Hostile: ReLU's forward looks outside its own folder for the grader's files (tensor
-# files in the folders above and in the temporary folder, the grader's command line) and returns any tensor of
+# files in the folders above and in the temporary folder, the grader's environment) and returns any tensor of
 # the right shape it finds there instead of computing one. Expected values are never written anywhere, so it
 # finds none: ReLU loses its forward points (and, as the hidden test runs forward too, those).
 import glob
