@@ -137,8 +137,9 @@ def format_table(rows: Sequence[dict]) -> str:
     lines = [header]
     for row in rows:
         line = [row["device"], str(row["batch_size"]), f"{row['custom_ms']:.2f}", f"{row['torch_ms']:.2f}",
-                f"{row['ratio']:.3f}", f"{row['custom_saved_bytes'] / 1e6:.2f} MB", f"{row['torch_saved_bytes'] / 1e6:.2f} MB"]
-        line += [f"{row['custom_peak_bytes'] / 1e6:.1f} MB", f"{row['torch_peak_bytes'] / 1e6:.1f} MB"] if cuda else []
+                f"{row['ratio']:.3f}"]
+        line += [f"{row[f'{backend}_saved_bytes'] / 1e6:.2f} MB" for backend in BACKENDS]
+        line += [f"{row[f'{backend}_peak_bytes'] / 1e6:.1f} MB" for backend in BACKENDS] if cuda else []
         lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in lines)
@@ -147,15 +148,17 @@ def format_table(rows: Sequence[dict]) -> str:
 def add_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default cpu)")
     parser.add_argument("--json", action="store_true", help="print one JSON list, a row per batch size")
-    parser.add_argument("--repeats", type=int, default=REPEATS, help=f"timed steps per backend and size (default {REPEATS})")
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help=f"timed steps per backend and size (default {REPEATS})")
+    parser.add_argument("--warmup", type=int, default=WARMUP, help=f"untimed steps first (default {WARMUP})")
 
 
 def run(args) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available")
-    if args.repeats < 1:
-        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
-    rows = bench(args.device, repeats=args.repeats)
+    if args.repeats < 1 or args.warmup < 0:
+        raise UsageError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
+    rows = bench(args.device, repeats=args.repeats, warmup=args.warmup)
     if args.json:
         print(json.dumps(rows))
     else:

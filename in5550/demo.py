@@ -32,10 +32,9 @@ def load_sst2_or_sample(data_dir=None) -> tuple[str, data.Splits]:
     try:
         return "sst2", data.load_dataset("sst2", data_dir=data_dir)
     except data.DataError as error:
-        reason = str(error).splitlines()[0]
-        print(f"SST-2 is not available ({reason})\n"
-              "=> running the demo on the small sample of sentences shipped with in5550 instead; its accuracies "
-              "say little. Put the SST-2 files in place (see the message above) to see the real thing.\n")
+        print(f"SST-2 is not available: {error}\n\n=> SST-2 was not found: running the demo on the small sample "
+              "of sentences shipped with in5550 instead, whose accuracies say little. Put the SST-2 files in place "
+              "(see above) to see the real thing.\n")
         return "sample", data.load_dataset("sample")
 
 

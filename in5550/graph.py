@@ -107,7 +107,8 @@ def from_autograd(output: torch.Tensor, params: dict[str, torch.Tensor] | None =
     graph = Graph()
     graph.nodes["output"] = Node(f"{name}\n{_shape(output)}", "output")
     root = output.grad_fn or output
-    stack, seen = [root], {id(root)}
+    # seen keeps every node object alive, so that id() names it uniquely while we walk
+    stack, seen = [root], {id(root): root}
     graph.edges.append((str(id(root)), "output"))
     while stack:
         fn = stack.pop()
@@ -118,7 +119,7 @@ def from_autograd(output: torch.Tensor, params: dict[str, torch.Tensor] | None =
         graph.edges += [(str(id(parent)), str(id(fn))) for parent in parents]  # None: input needs no gradient
         for parent in reversed(parents):  # so that the first input is visited (and placed) first
             if id(parent) not in seen:
-                seen.add(id(parent))
+                seen[id(parent)] = parent
                 stack.append(parent)
     return graph
 
@@ -152,8 +153,13 @@ def _shape(t: torch.Tensor) -> str:
     return "(" + ", ".join(map(str, t.shape)) + ")"
 
 
+def _forward_cls(fn) -> type | None:
+    """The ``torch.autograd.Function`` whose backward node ``fn`` is, or None for PyTorch's own nodes."""
+    return getattr(type(fn), "_forward_cls", None)
+
+
 def _is_ours(fn) -> bool:
-    forward_cls = getattr(type(fn), "_forward_cls", None)  # set on the backward node of a custom Function
+    forward_cls = _forward_cls(fn)
     return forward_cls is not None and forward_cls.__module__.split(".")[0] == "in5550"
 
 
@@ -167,7 +173,7 @@ def _autograd_node(fn, names: dict[int, str]) -> Node:
 
 def _add_saved(graph: Graph, fn, names: dict[int, str]) -> None:
     """Add the tensors ``fn`` saved for backward, as nodes joined to ``fn`` by dashed edges."""
-    if _is_ours(fn):
+    if _forward_cls(fn) is not None:  # a Function's node is its ctx: what it saved is in saved_tensors
         try:
             saved = [("saved", t) for t in fn.saved_tensors]
         except RuntimeError:  # freed by a backward pass that ran without retain_graph
@@ -442,9 +448,10 @@ def run(args) -> int:
     if args.dot:
         print(to_dot(graph), end="")
         return 0
-    import matplotlib
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")  # a file is all we need, even without a display
-    draw(graph, title=title).savefig(output)
+    figure = draw(graph, title=title)
+    figure.savefig(output)
+    plt.close(figure)
     print(f"wrote {output} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
     return 0

@@ -9,11 +9,9 @@ Example::
 
     >>> import torch
     >>> from in5550.nn import MLPClassifier
-    >>> torch.manual_seed(0)
-    <torch._C.Generator object at ...>
+    >>> _ = torch.manual_seed(0)
     >>> ours = MLPClassifier(vocab_size=100, embedding_dim=8, hidden_dims=[16], num_classes=2, backend="custom")
-    >>> torch.manual_seed(0)
-    <torch._C.Generator object at ...>
+    >>> _ = torch.manual_seed(0)
     >>> theirs = MLPClassifier(vocab_size=100, embedding_dim=8, hidden_dims=[16], num_classes=2, backend="torch")
     >>> ids, offsets = torch.tensor([4, 8, 15, 16, 23, 42]), torch.tensor([0, 2])
     >>> torch.equal(ours(ids, offsets), theirs(ids, offsets))
@@ -42,8 +40,12 @@ def functional(backend: str):
     return BACKENDS[backend]
 
 
+def _is_positive_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
 def _positive_int(owner: str, name: str, value) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+    if not _is_positive_int(value):
         raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -75,7 +77,9 @@ class Linear(Module):
     r"""Affine layer :math:`y = x W^\top + b`, initialised like :class:`torch.nn.Linear`.
 
     ``W`` ``(out_features, in_features)`` and ``b`` ``(out_features,)`` are drawn from
-    :math:`U(-1/\sqrt{\text{in}}, 1/\sqrt{\text{in}})`. Shapes: ``x`` ``(*, in_features)`` -> ``y`` ``(*, out_features)``.
+    :math:`U(-1/\sqrt{\text{in}}, 1/\sqrt{\text{in}})`.
+
+    Shapes: ``x`` ``(*, in_features)`` -> ``y`` ``(*, out_features)``.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, backend: str = "custom"):
@@ -99,7 +103,8 @@ class Linear(Module):
 
 
 class EmbeddingBag(Module):
-    r"""Sum, mean or max of the embeddings of each bag of token ids, :math:`y_b = \operatorname{mean}_{i \in b} W_{\mathrm{ids}_i}`.
+    r"""Sum, mean or max of the embeddings of each bag of token ids, e.g.
+    :math:`y_b = \operatorname{mean}_{i \in b} W_{\mathrm{ids}_i}`.
 
     Shapes: ``ids`` ``(T,)`` with ``offsets`` ``(B,)`` (bag ``b`` is ``ids[offsets[b]:offsets[b+1]]``), or ``ids``
     ``(B, L)`` without offsets; ``y`` ``(B, embedding_dim)``. Tokens equal to ``padding_idx`` are left out.
@@ -174,11 +179,11 @@ class MLPClassifier(Module):
         super().__init__(backend)
         _positive_int("MLPClassifier", "vocab_size", vocab_size)
         _positive_int("MLPClassifier", "embedding_dim", embedding_dim)
-        if (isinstance(hidden_dims, (str, bytes)) or not isinstance(hidden_dims, Sequence)
-                or not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden_dims)):
+        is_list = isinstance(hidden_dims, Sequence) and not isinstance(hidden_dims, (str, bytes))
+        if not is_list or not all(map(_is_positive_int, hidden_dims)):
             raise ValueError(f"MLPClassifier: hidden_dims must be a list of positive integers (e.g. [256], or [] "
                              f"for no hidden layer), got {hidden_dims!r}")
-        if not isinstance(num_classes, numbers.Integral) or isinstance(num_classes, bool) or num_classes < 2:
+        if not _is_positive_int(num_classes) or num_classes < 2:
             raise ValueError(f"MLPClassifier: num_classes must be an integer >= 2, got {num_classes!r}")
         dropout = _probability("MLPClassifier", "dropout", dropout)
         self.num_classes = int(num_classes)

@@ -19,6 +19,8 @@ mirrors :mod:`torch.nn.functional`. Notation: :math:`\bar{v}` is the gradient of
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch.autograd import Function
 
@@ -531,24 +533,21 @@ class MSELoss(Node):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def sparse_matrix(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """The ``shape`` matrix with ``values[i]`` at ``(rows[i], cols[i])`` (repeated positions add up), stored sparse.
+def add_rows(rows: torch.Tensor, index: torch.Tensor, num_rows: int) -> torch.Tensor:
+    """``out[index[i]] += rows[i]`` into ``num_rows`` zero rows: the sum of the rows that share an index.
 
-    The NLP nodes are products with such matrices: an embedding bag is :math:`A W` with :math:`A_{b,v}` the weight
-    of token :math:`v` in bag :math:`b`, and its gradient is :math:`A^\\top \\bar{y}`. The sparse product adds the
-    rows of a repeated token id as it goes, without building the ``(tokens, D)`` rows first (and is several times
-    faster on the CPU than ``index_add_``, which adds them one row at a time).
+    This is the backward of every lookup (a row read several times collects every gradient, never just the last
+    one) and the forward of a bag sum. ``index_add_`` works on a fresh tensor, so autograd can still differentiate
+    it with respect to ``rows`` (double backward).
     """
-    return torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape, check_invariants=False)
+    return rows.new_zeros(num_rows, rows.shape[1]).index_add_(0, index, rows)
 
 
 class Embedding(Node):
     r"""Embedding lookup, :math:`y_{i} = W_{\mathrm{ids}_i}`: row :math:`\mathrm{ids}_i` of the table.
 
-    Local gradient: the lookup is a product with a one-hot matrix :math:`O_{i,v} = [\mathrm{ids}_i = v]`, so
-    :math:`\bar{W} = O^\top \bar{y}`, i.e. :math:`\bar{W}_v = \sum_{i: \mathrm{ids}_i = v} \bar{y}_i`: each row
-    collects the gradient of every position that used it, so repeated token ids accumulate. The row
-    ``padding_idx`` gets no gradient.
+    Local gradient: :math:`\bar{W}_v = \sum_{i: \mathrm{ids}_i = v} \bar{y}_i`: each row collects the gradient of
+    every position that used it, so repeated token ids accumulate. The row ``padding_idx`` gets no gradient.
 
     Shapes: ``ids`` any shape of integers; ``W`` ``(V, D)``; ``y`` ``(*ids.shape, D)``. Saves: ``ids``.
     """
@@ -560,35 +559,37 @@ class Embedding(Node):
     @staticmethod
     def setup_context(ctx, inputs, output):
         ids, weight, ctx.padding_idx = inputs
-        ctx.weight_shape = weight.shape
+        ctx.num_embeddings = weight.shape[0]
         ctx.save_for_backward(ids)
 
     @staticmethod
     def backward(ctx, grad_output):
         (ids,) = ctx.saved_tensors
         ids = ids.reshape(-1)
-        grad_rows = grad_output.reshape(-1, ctx.weight_shape[1])
-        used = torch.ones_like(ids, dtype=grad_output.dtype) if ctx.padding_idx is None else (ids != ctx.padding_idx).to(grad_output.dtype)
-        one_hot_t = sparse_matrix(ids, torch.arange(ids.numel(), device=ids.device), used, (ctx.weight_shape[0], ids.numel()))
-        return None, one_hot_t @ grad_rows, None
+        grad_rows = grad_output.reshape(ids.numel(), -1)
+        if ctx.padding_idx is not None:
+            grad_rows = grad_rows * (ids != ctx.padding_idx).unsqueeze(1)
+        return None, add_rows(grad_rows, ids, ctx.num_embeddings), None
 
 
 class EmbeddingBag(Node):
     r"""Embeddings of bags of tokens reduced per bag: :math:`y_b = \operatorname{reduce}_{i \in b} W_{\mathrm{ids}_i}`
-    with ``mode`` ``"sum"``, ``"mean"`` or ``"max"``; an empty bag gives zeros.
+    with ``mode`` ``"sum"``, ``"mean"`` (divided by the bag's size :math:`s_b`) or ``"max"`` (per component);
+    an empty bag gives zeros.
 
-    For ``"sum"`` and ``"mean"`` this is a product :math:`y = A W` with the sparse bag-of-words matrix
-    :math:`A_{b,v} = c_{b,v} / s_b`: :math:`c_{b,v}` counts token :math:`v` in bag :math:`b`, and :math:`s_b` is the
-    bag's size for ``"mean"``, 1 for ``"sum"``. For ``"max"``, :math:`y_{b,d} = \max_{i \in b} W_{\mathrm{ids}_i, d}`.
+    For ``"sum"`` and ``"mean"`` the forward is a product :math:`y = A W` with the sparse bag-of-words matrix
+    :math:`A_{b,v} = (\text{count of token } v \text{ in bag } b) / s_b` (:math:`s_b = 1` for the sum), which never
+    builds the ``(T, D)`` rows of the tokens.
 
-    Local gradients: for ``"sum"`` and ``"mean"``, :math:`\bar{W} = A^\top \bar{y}`, i.e.
-    :math:`\bar{W}_v = \sum_{i: \mathrm{ids}_i = v} \bar{y}_{b(i)} / s_{b(i)}`: gradients of repeated ids accumulate.
-    For ``"max"`` each component of :math:`\bar{y}_b` goes to the token that attained the maximum (shared equally
-    on ties, like ``torch.amax``).
+    Local gradients: for ``"sum"`` and ``"mean"``, :math:`\bar{W} = A^\top \bar{y}`: token :math:`i` receives the
+    gradient of its bag :math:`b(i)`, divided by :math:`s_{b(i)}`, and each row of the table adds up what its
+    tokens receive, :math:`\bar{W}_v = \sum_{i: \mathrm{ids}_i = v} \bar{y}_{b(i)} / s_{b(i)}`, so repeated ids
+    accumulate. For ``"max"`` each component of :math:`\bar{y}_b` goes to the token that attained the maximum
+    (shared equally on ties, like ``torch.amax``).
 
-    Shapes: ``ids`` ``(T,)`` integers, ``bags`` ``(T,)`` the bag of each token, ``W`` ``(V, D)``; ``y`` ``(B, D)``.
-    :func:`in5550.functional.embedding_bag` turns ``offsets`` (or 2-D input) into ``bags`` and drops
-    ``padding_idx`` tokens. Saves: ``ids`` and ``bags``; for ``"max"`` also ``W`` and the output.
+    Shapes: ``ids`` ``(T,)`` integers, ``bags`` ``(T,)`` the bag of each token, non-decreasing; ``W`` ``(V, D)``;
+    ``y`` ``(B, D)``. :func:`in5550.functional.embedding_bag` turns ``offsets`` (or 2-D input) into ``bags`` and
+    drops ``padding_idx`` tokens. Saves: ``ids`` and ``bags``; for ``"max"`` also ``W`` and the output.
     """
 
     @staticmethod
@@ -597,38 +598,40 @@ class EmbeddingBag(Node):
             rows = weight.index_select(0, ids)  # (T, D)
             out = weight.new_zeros(num_bags, weight.shape[1])
             return out.scatter_reduce_(0, bags.unsqueeze(1).expand_as(rows), rows, "amax", include_self=False)
-        weights = EmbeddingBag._token_weights(bags, num_bags, mode, weight.dtype)
-        return sparse_matrix(bags, ids, weights, (num_bags, weight.shape[0])) @ weight
+        sizes = torch.bincount(bags, minlength=num_bags)
+        token_weights = torch.ones_like(ids, dtype=weight.dtype)
+        if mode == "mean":
+            token_weights /= sizes.clamp_min(1).to(weight.dtype).index_select(0, bags)
+        # A in compressed sparse rows: bag b's tokens are entries crow[b]:crow[b+1], since bags is non-decreasing
+        crow = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # PyTorch flags sparse CSR tensors as beta
+            bag_of_words = torch.sparse_csr_tensor(crow, ids, token_weights, size=(num_bags, weight.shape[0]))
+        return bag_of_words @ weight
 
     @staticmethod
-    def _token_weights(bags, num_bags, mode, dtype):
-        """``(T,)``: each token's weight in its bag, 1 for ``"sum"`` and 1 / (size of its bag) for ``"mean"``."""
-        ones = torch.ones_like(bags, dtype=dtype)
-        if mode == "sum":
-            return ones
-        sizes = torch.zeros(num_bags, dtype=dtype, device=bags.device).index_add_(0, bags, ones)
-        return 1 / sizes.index_select(0, bags)
+    def _bag_sizes(bags, num_bags, dtype):
+        """``(B, 1)``: the number of tokens in each bag, at least 1 so that an empty bag divides 0 by 1."""
+        ones = torch.ones_like(bags, dtype=dtype).unsqueeze(1)
+        return add_rows(ones, bags, num_bags).clamp_min_(1)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         ids, bags, weight, ctx.num_bags, ctx.mode = inputs
-        ctx.weight_shape = weight.shape
+        ctx.num_embeddings = weight.shape[0]
         ctx.save_for_backward(ids, bags, *((weight, output) if ctx.mode == "max" else ()))
 
     @staticmethod
     def backward(ctx, grad_output):
         ids, bags, *max_saved = ctx.saved_tensors
-        num_embeddings = ctx.weight_shape[0]
-        if ctx.mode != "max":
-            weights = EmbeddingBag._token_weights(bags, ctx.num_bags, ctx.mode, grad_output.dtype)
-            return None, None, sparse_matrix(ids, bags, weights, (num_embeddings, ctx.num_bags)) @ grad_output, None, None
-        weight, output = max_saved
-        is_max = (weight.index_select(0, ids) == output.index_select(0, bags)).to(grad_output.dtype)  # (T, D)
-        ties = torch.zeros_like(output).index_add_(0, bags, is_max).index_select(0, bags)
-        grad_rows = grad_output.index_select(0, bags) * is_max / ties
-        tokens = torch.arange(ids.numel(), device=ids.device)
-        one_hot_t = sparse_matrix(ids, tokens, torch.ones_like(ids, dtype=grad_output.dtype), (num_embeddings, ids.numel()))
-        return None, None, one_hot_t @ grad_rows, None, None
+        if ctx.mode == "mean":
+            grad_output = grad_output / EmbeddingBag._bag_sizes(bags, ctx.num_bags, grad_output.dtype)
+        grad_rows = grad_output.index_select(0, bags)  # each token receives the gradient of its bag
+        if ctx.mode == "max":
+            weight, output = max_saved
+            is_max = (weight.index_select(0, ids) == output.index_select(0, bags)).to(grad_rows.dtype)
+            grad_rows = grad_rows * is_max / add_rows(is_max, bags, ctx.num_bags).index_select(0, bags)
+        return None, None, add_rows(grad_rows, ids, ctx.num_embeddings), None, None
 
 
 class Dropout(Node):

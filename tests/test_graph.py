@@ -4,7 +4,7 @@ layout of graphs with hundreds of nodes, and ``in5550 graph``."""
 import re
 from collections import Counter
 
-import matplotlib
+import matplotlib.pyplot as plt
 import pytest
 import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
@@ -12,9 +12,6 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 import in5550.functional as F
 from in5550 import engine, graph
 from in5550.cli import main
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 LECTURE_EDGES = {("a", "c = a + b"), ("b", "c = a + b"), ("b", "d = b + 1"), ("1", "d = b + 1"),
                  ("c = a + b", "e = c * d"), ("d = b + 1", "e = c * d")}
@@ -231,3 +228,29 @@ def test_command_line_draws_the_mlp_graph_with_named_parameters(capsys):
     assert {("embedding.weight", "EmbeddingBagBackward"), ("EmbeddingBagBackward", "DropoutBackward"),
             ("ReLUBackward", "DropoutBackward"), ("output.bias", "LinearBackward"),
             ("CrossEntropyBackward", "loss")} <= edges
+
+
+class Square(torch.autograd.Function):
+    """A node defined outside the package: drawn like PyTorch's, with what it saved."""
+
+    @staticmethod
+    def forward(x):
+        return x * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return 2 * x * grad_output
+
+
+def test_a_function_defined_elsewhere_is_not_highlighted_and_shows_what_it_saved():
+    x = torch.randn(3, requires_grad=True)
+    g = graph.from_autograd(F.exp(Square.apply(x)), {"x": x}, show_saved=True)
+    kinds = {node.label.split("\n")[0]: node.kind for node in g.nodes.values()}
+    assert kinds["SquareBackward"] == "torch" and kinds["ExpBackward"] == "op"
+    saved_by = Counter((g.nodes[b].label, g.nodes[a].label) for a, b in g.dashed)
+    assert saved_by == Counter({("SquareBackward", "saved: x"): 1, ("ExpBackward", "saved\n(3)"): 1})

@@ -1,11 +1,9 @@
-"""The labs: the source notebooks pass nbval, and the student versions released from them run top to bottom
-(with nbclient), every cell that fails failing with the stubs' ``NotImplementedError``.
+"""The labs: the released student versions run top to bottom (with nbclient), every cell that fails failing with
+the stubs' ``NotImplementedError``; the source notebooks themselves run under nbval with the rest of the suite.
 """
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -93,13 +91,6 @@ def test_released_files_have_no_solutions_markers_or_outputs(released):
     for notebook in released.rglob("*.ipynb"):
         for cell in json.loads(notebook.read_text())["cells"]:
             assert cell.get("outputs", []) == [] and cell.get("execution_count") is None
-
-
-def test_source_notebooks_pass_nbval():
-    notebooks = [str(LABS_DIR / lab / f"{lab}.ipynb") for lab in ("lab1", "lab2")]
-    run = subprocess.run([sys.executable, "-m", "pytest", "--nbval", "-q", "-p", "no:cacheprovider", *notebooks],
-                         capture_output=True, text=True, timeout=300, cwd=LABS_DIR.parent)
-    assert run.returncode == 0, run.stdout[-3000:]
 
 
 @pytest.mark.parametrize("lab", ["lab1", "lab2"])

@@ -109,3 +109,17 @@ def test_node_is_a_function_with_the_modern_api():
 def test_bad_arguments_are_named(args, error, message):
     with pytest.raises(error, match=message):
         vmf_loss(*args)
+
+
+@pytest.mark.cuda
+def test_cuda_gives_the_cpu_loss_and_gradient():
+    g = torch.Generator().manual_seed(3)
+    e_hat, target = 5 * unit_rows(4, 300, g), unit_rows(4, 300, g)
+    results = []
+    for device in ("cpu", "cuda"):
+        x = e_hat.to(device).requires_grad_()
+        loss = vmf_loss(x, target.to(device))
+        loss.backward()
+        assert loss.device.type == x.grad.device.type == device
+        results.append((loss.detach().cpu(), x.grad.cpu()))
+    torch.testing.assert_close(results[0], results[1], rtol=RTOL, atol=ATOL)

@@ -1,0 +1,103 @@
+"""in5550.bench and ``in5550 bench``: the counting of saved bytes, and the shape of the report."""
+
+import json
+
+import pytest
+import torch
+
+from in5550 import bench, cli
+from in5550.nn import MLPClassifier
+
+KEYS = ["device", "batch_size", "custom_ms", "torch_ms", "ratio", "custom_saved_bytes", "torch_saved_bytes"]
+TINY = dict(vocab_size=50, embedding_dim=4, hidden_dim=4, repeats=2, warmup=1)
+
+
+class SavesTwo(torch.autograd.Function):
+    """Saves a (3, 4) float32 input and a (5,) int64 tensor (the second one twice) for its backward."""
+
+    @staticmethod
+    def forward(x, counts):
+        return x * 2
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, counts = inputs
+        ctx.save_for_backward(x, counts, counts)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * 2, None
+
+
+def test_saved_bytes_counts_each_saved_tensor_once():
+    x = torch.ones(3, 4, requires_grad=True)
+    counts = torch.arange(5)
+    assert bench.saved_bytes(lambda: SavesTwo.apply(x, counts)) == 3 * 4 * 4 + 5 * 8
+    # two different views of one storage are two saved tensors
+    assert bench.saved_bytes(lambda: SavesTwo.apply(x, counts[:2])) == 3 * 4 * 4 + 2 * 8
+    # nothing is saved without a graph
+    with torch.no_grad():
+        assert bench.saved_bytes(lambda: SavesTwo.apply(x, counts)) == 0
+
+
+def test_our_model_saves_no_more_than_torch_for_backward():
+    ids, offsets, labels = bench.make_batch(16, 50, torch.Generator().manual_seed(0))
+    saved = {}
+    for backend in ("custom", "torch"):
+        torch.manual_seed(0)
+        model = MLPClassifier(50, 8, [8], 2, 0.5, backend)
+        saved[backend] = bench.saved_bytes(lambda: model.loss(model(ids, offsets), labels))
+    assert 0 < saved["custom"] <= saved["torch"]
+
+
+def test_make_batch_is_in_embedding_bag_form():
+    ids, offsets, labels = bench.make_batch(6, 20, torch.Generator().manual_seed(1))
+    lengths = torch.diff(offsets, append=torch.tensor([len(ids)]))
+    assert offsets[0] == 0 and labels.shape == (6,)
+    assert lengths.min() >= bench.SENTENCE_LENGTHS[0] and lengths.max() <= bench.SENTENCE_LENGTHS[1]
+    assert ids.min() >= 1 and ids.max() < 20
+
+
+def test_bench_rows():
+    rows = bench.bench("cpu", batch_sizes=(4, 8), **TINY)
+    assert [row["batch_size"] for row in rows] == [4, 8]
+    for row in rows:
+        assert sorted(row) == sorted(KEYS)
+        assert row["device"] == "cpu" and row["custom_ms"] > 0 and row["torch_ms"] > 0
+        assert row["ratio"] == pytest.approx(row["custom_ms"] / row["torch_ms"])
+        assert 0 < row["custom_saved_bytes"] <= row["torch_saved_bytes"]
+    assert rows[1]["torch_saved_bytes"] > rows[0]["torch_saved_bytes"]  # more sentences, more saved
+    assert "custom/torch" in bench.format_table(rows).splitlines()[0]
+
+
+def test_bench_command_prints_one_json_list(capsys):
+    assert cli.main(["bench", "--json", "--repeats", "1", "--warmup", "0"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert isinstance(rows, list) and [row["batch_size"] for row in rows] == list(bench.BATCH_SIZES)
+    assert all(sorted(row) == sorted(KEYS) and row["custom_saved_bytes"] <= row["torch_saved_bytes"] for row in rows)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--repeats", "0"], "--repeats must be >= 1"),
+    (["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+])
+def test_bench_command_rejects_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["bench", *argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err.splitlines()[-1] and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_bench_command_without_cuda_says_so(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["bench", "--device", "cuda"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "in5550 bench: error: --device cuda: no CUDA device is available"
+
+
+@pytest.mark.cuda
+def test_bench_on_cuda_reports_peak_memory():
+    rows = bench.bench("cuda", batch_sizes=(8,), **TINY)
+    assert sorted(rows[0]) == sorted(KEYS + ["custom_peak_bytes", "torch_peak_bytes"])
+    assert rows[0]["custom_peak_bytes"] > 0 and rows[0]["torch_peak_bytes"] > 0

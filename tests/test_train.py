@@ -1,0 +1,127 @@
+"""Training and evaluation (in5550.train): scores, features, the loop, early stopping, reproducibility, figures."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from in5550 import data, train
+from in5550.data import Example
+
+SAMPLE = train.DEFAULTS["sample"]
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return data.load_dataset("sample")
+
+
+def test_scores_by_hand():
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    predictions = torch.tensor([0, 1, 1, 1, 1, 0])
+    accuracy, macro_f1, confusion = train.scores(labels, predictions, 3)
+    assert confusion == [[1, 1, 0], [0, 2, 0], [1, 1, 0]]
+    assert accuracy == pytest.approx(3 / 6)
+    # F1 per class, 2TP / (2TP + FP + FN): 2/4, 4/6, and 0 for class 2, never predicted right
+    assert macro_f1 == pytest.approx((2 / 4 + 4 / 6 + 0) / 3)
+
+
+def test_scores_of_a_class_that_never_occurs_count_as_zero():
+    accuracy, macro_f1, _ = train.scores(torch.tensor([0, 1]), torch.tensor([0, 1]), 3)
+    assert accuracy == 1.0 and macro_f1 == pytest.approx(2 / 3)
+
+
+def test_scores_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"scores: .* got \(3,\) and \(2,\)"):
+        train.scores(torch.tensor([0, 1, 1]), torch.tensor([0, 1]), 2)
+
+
+def test_with_ngrams_appends_bigrams_and_trigrams():
+    example = Example(1, ["not", "a", "good", "film"])
+    assert train.with_ngrams([example], 1) == [example]
+    assert train.with_ngrams([example], 2)[0].tokens == ["not", "a", "good", "film", "not a", "a good", "good film"]
+    assert train.with_ngrams([example], 3)[0].tokens[-2:] == ["not a good", "a good film"]
+    assert train.with_ngrams([Example(0, ["one"])], 3)[0].tokens == ["one"]
+    with pytest.raises(ValueError, match="with_ngrams: n must be a positive integer, got 0"):
+        train.with_ngrams([example], 0)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(epochs=0), "epochs must be a positive integer, got 0"),
+    (dict(hidden_dims=(4, -1)), "hidden_dims must be positive integers, got [4, -1]"),
+    (dict(dropout=1.0), "dropout must be in [0, 1), got 1.0"),
+    (dict(lr=0.0), "lr must be positive, got 0.0"),
+    (dict(weight_decay=-1e-4), "weight_decay must be >= 0, got -0.0001"),
+])
+def test_settings_reject_bad_values(change, message):
+    with pytest.raises(ValueError) as error:
+        replace(SAMPLE, **change)
+    assert message in str(error.value)
+
+
+def run(sample, backend="custom", seed=0, **change):
+    return train.train(sample, replace(SAMPLE, **change), backend, seed=seed, progress=False)
+
+
+def test_training_on_the_sample_learns_and_restores_the_best_epoch(sample):
+    result = run(sample, epochs=12, patience=12)
+    history = result.history
+    assert len(history.epoch) == 12
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert history.train_accuracy[-1] >= 0.9
+    # the kept parameters are those of the first epoch with the best dev accuracy
+    best = max(history.dev_accuracy)
+    assert history.best_epoch == history.dev_accuracy.index(best) + 1
+    assert result.dev.accuracy == best
+    assert 0.0 <= result.test.macro_f1 <= 1.0 and sum(map(sum, result.test.confusion)) == len(sample.test)
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement(sample):
+    history = run(sample, epochs=30, patience=2).history
+    assert len(history.epoch) < 30
+    assert len(history.epoch) == history.best_epoch + 2
+    assert max(history.dev_accuracy[history.best_epoch:]) <= history.dev_accuracy[history.best_epoch - 1]
+
+
+def test_same_seed_same_backend_gives_identical_results(sample):
+    first, second = run(sample, epochs=4), run(sample, epochs=4)
+    assert first.history == second.history
+    assert first.test == second.test
+    for a, b in zip(first.model.parameters(), second.model.parameters()):
+        assert torch.equal(a, b)
+    assert run(sample, epochs=4, seed=1).history.train_loss != first.history.train_loss
+
+
+def test_both_backends_follow_the_same_curve(sample):
+    ours, theirs = run(sample, "custom", epochs=4), run(sample, "torch", epochs=4)
+    torch.testing.assert_close(ours.history.train_loss, theirs.history.train_loss, rtol=1e-5, atol=1e-6)
+    assert ours.history.dev_accuracy == theirs.history.dev_accuracy
+
+
+def test_fit_takes_any_optimizer(sample):
+    featured, vocab = train.prepare(sample, SAMPLE)
+    model = train.build_model(len(vocab), 2, SAMPLE, "custom", seed=0)
+    before = model.output.weight.detach().clone()
+    optimizer = torch.optim.Adagrad(model.parameters(), lr=0.1)
+    history = train.fit(model, featured.train, featured.dev, vocab, optimizer, epochs=5, batch_size=8, patience=5,
+                        progress=False)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert not torch.equal(before, model.output.weight)
+    with pytest.raises(ValueError, match="fit: patience must be a positive integer, got 0"):
+        train.fit(model, featured.train, featured.dev, vocab, optimizer, epochs=1, batch_size=8, patience=0)
+
+
+def test_plot_histories_writes_a_png(sample, tmp_path):
+    history = run(sample, epochs=2).history
+    path = train.plot_histories({"custom": history, "torch": history}, tmp_path / "figures" / "curves.png", "t")
+    content = path.read_bytes()
+    assert content[:8] == b"\x89PNG\r\n\x1a\n" and len(content) > 10_000
+
+
+def test_a_short_training_on_real_sst2(shared_data_dir):
+    splits = data.load_dataset("sst2", data_dir=shared_data_dir)
+    small = data.Splits(splits.train[:3000], splits.dev[:300], splits.test[:300], splits.label_names)
+    settings = replace(train.DEFAULTS["sst2"], lr=3e-3, epochs=3, patience=3)
+    result = train.train(small, settings, "custom", seed=0, progress=False)
+    assert result.history.train_loss[1] < result.history.train_loss[0]
+    assert result.dev.accuracy > 0.6  # chance is about 0.5
