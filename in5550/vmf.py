@@ -35,7 +35,8 @@ from scipy import special
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
-from in5550.functional import REDUCTIONS
+from in5550.functional import _floating, _reduction, _same_shape
+from in5550.nodes import _reduce, _unreduce
 
 # Below this, ive's result has lost precision to underflow, so log I_v comes from the Debye expansion instead.
 IVE_SMALLEST = 1e-290
@@ -121,10 +122,7 @@ class VonMisesFisherLoss(Function):
     @staticmethod
     def forward(e_hat, target, lambda_1, lambda_2, reduction):
         kappa, neg_log_c, _ = _kappa_terms(e_hat, with_ratio=False)
-        loss = neg_log_c + lambda_1 * kappa - lambda_2 * (e_hat * target).sum(-1)
-        if reduction == "none":
-            return loss
-        return loss.sum() if reduction == "sum" else loss.mean()
+        return _reduce(neg_log_c + lambda_1 * kappa - lambda_2 * (e_hat * target).sum(-1), reduction)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -135,9 +133,8 @@ class VonMisesFisherLoss(Function):
     @once_differentiable
     def backward(ctx, grad_output):
         e_hat, target = ctx.saved_tensors
-        grad_loss = grad_output.unsqueeze(-1)  # (*, 1) for "none", a scalar broadcast to every row otherwise
-        if ctx.reduction == "mean":
-            grad_loss = grad_loss / max(e_hat.shape[:-1].numel(), 1)
+        # (*, 1) for "none", a scalar broadcast to every row otherwise
+        grad_loss = _unreduce(grad_output, ctx.reduction, e_hat.shape[:-1].numel()).unsqueeze(-1)
         grad_e_hat = grad_target = None
         if ctx.needs_input_grad[0]:
             kappa, _, ratio = _kappa_terms(e_hat, with_ratio=True)
@@ -158,18 +155,12 @@ def vmf_loss(input: torch.Tensor, target: torch.Tensor, lambda_1: float = 0.0, l
     >>> loss.backward()      # runs VonMisesFisherLoss.backward: rho(5) * e_hat / 5 - target
     """
     fn = "vmf_loss"
-    for name, value in (("input", input), ("target", target)):
-        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-            raise TypeError(f"{fn}: argument '{name}' must be a floating-point torch.Tensor, got "
-                            f"{getattr(value, 'dtype', type(value).__name__)}")
+    input, target = _floating(fn, "input", input), _floating(fn, "target", target)
     if input.dim() == 0 or input.shape[-1] < 2:
         raise ValueError(f"{fn}: argument 'input' must have shape (*, m) with m >= 2, got {tuple(input.shape)}")
-    if target.shape != input.shape:
-        raise ValueError(f"{fn}: argument 'target' must have the shape of 'input' {tuple(input.shape)}, "
-                         f"got {tuple(target.shape)}")
+    _same_shape(fn, input, target)
     for name, value in (("lambda_1", lambda_1), ("lambda_2", lambda_2)):
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{fn}: argument '{name}' must be a finite number >= 0, got {value!r}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{fn}: argument 'reduction' must be one of {REDUCTIONS}, got {reduction!r}")
+    _reduction(fn, reduction)
     return VonMisesFisherLoss.apply(input, target, float(lambda_1), float(lambda_2), reduction)

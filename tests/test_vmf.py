@@ -98,8 +98,8 @@ def test_node_is_a_function_with_the_modern_api():
 
 @pytest.mark.parametrize("args, error, message", [
     ((torch.ones(2, 3, dtype=torch.long), torch.ones(2, 3)), TypeError,
-     "vmf_loss: argument 'input' must be a floating-point torch.Tensor, got torch.int64"),
-    ((torch.ones(2, 3), [1.0, 0.0, 0.0]), TypeError, "vmf_loss: argument 'target' must be a floating-point torch.Tensor, got list"),
+     "vmf_loss: argument 'input' must be a floating-point tensor, got dtype torch.int64"),
+    ((torch.ones(2, 3), [1.0, 0.0, 0.0]), TypeError, "vmf_loss: argument 'target' must be a torch.Tensor, got list"),
     ((torch.ones(2, 1), torch.ones(2, 1)), ValueError, r"vmf_loss: argument 'input' must have shape \(\*, m\) with m >= 2, got \(2, 1\)"),
     ((torch.ones(2, 3), torch.ones(3, 3)), ValueError, r"vmf_loss: argument 'target' must have the shape of 'input' \(2, 3\), got \(3, 3\)"),
     ((torch.ones(2, 3), torch.ones(2, 3), -0.1), ValueError, r"vmf_loss: argument 'lambda_1' must be a finite number >= 0, got -0.1"),
