@@ -27,8 +27,15 @@ class UsageError(Exception):
     """A bad command-line argument: reported on one line with exit status 2, no traceback."""
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors take one line, without the usage block (``--help`` shows that)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="in5550", description=__doc__.splitlines()[0])
+    parser = Parser(prog="in5550", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -44,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except UsageError as error:
-        args._parser.error(str(error))  # prints usage + "in5550 CMD: error: ..." and exits with 2
+        args._parser.error(str(error))  # prints "in5550 CMD: error: ..." and exits with 2
 
 
 if __name__ == "__main__":

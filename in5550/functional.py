@@ -220,8 +220,11 @@ def log_softmax(input: torch.Tensor, dim: int | None = None, _stacklevel: int = 
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _class_index_args(fn: str, input, target, ignore_index: int):
-    """Check ``(N, C, d1, ...)`` scores against ``(N, d1, ...)`` class indices; batch an unbatched ``(C,)`` input."""
+def _class_index_loss(fn: str, node, input, target, ignore_index: int, reduction: str, unsupported: dict, *options):
+    """Check a loss's ``(N, C, d1, ...)`` scores against ``(N, d1, ...)`` class indices (an unbatched ``(C,)``
+    input is batched and its loss unbatched again), then apply ``node``."""
+    _unsupported(fn, **unsupported)
+    _reduction(fn, reduction)
     input = _floating(fn, "input", input)
     target = _indices(fn, "target", target, hint=" (class indices; probability targets are not supported)")
     unbatched = input.dim() == 1
@@ -233,7 +236,8 @@ def _class_index_args(fn: str, input, target, ignore_index: int):
             f"{tuple(input.shape)} (expected target shape {tuple(input.shape[:1] + input.shape[2:])})"
         )
     _in_range(fn, "target", target, input.shape[1], "class index", allowed=ignore_index)
-    return input, target, unbatched
+    loss = node.apply(input, target, ignore_index, reduction, *options)
+    return loss.squeeze(0) if unbatched and reduction == "none" else loss
 
 
 def cross_entropy(
@@ -251,14 +255,11 @@ def cross_entropy(
     One fused node (:class:`in5550.nodes.CrossEntropy`) whose backward is softmax minus one-hot. Differs from
     PyTorch: targets must be class indices (not probabilities), and ``weight`` is not supported.
     """
-    fn = "cross_entropy"
-    _unsupported(fn, weight=(weight, None), size_average=(size_average, None), reduce=(reduce, None))
-    _reduction(fn, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{fn}: argument 'label_smoothing' must be in [0, 1], got {label_smoothing}")
-    input, target, unbatched = _class_index_args(fn, input, target, ignore_index)
-    loss = nodes.CrossEntropy.apply(input, target, ignore_index, reduction, float(label_smoothing))
-    return loss.squeeze(0) if unbatched and reduction == "none" else loss
+        raise ValueError(f"cross_entropy: argument 'label_smoothing' must be in [0, 1], got {label_smoothing}")
+    unsupported = {"weight": (weight, None), "size_average": (size_average, None), "reduce": (reduce, None)}
+    return _class_index_loss("cross_entropy", nodes.CrossEntropy, input, target, ignore_index, reduction,
+                             unsupported, float(label_smoothing))
 
 
 def nll_loss(
@@ -271,12 +272,8 @@ def nll_loss(
     reduction: str = "mean",
 ) -> torch.Tensor:
     """Negative log-likelihood of class indices given log-probabilities ``input``. Differs: no class ``weight``."""
-    fn = "nll_loss"
-    _unsupported(fn, weight=(weight, None), size_average=(size_average, None), reduce=(reduce, None))
-    _reduction(fn, reduction)
-    input, target, unbatched = _class_index_args(fn, input, target, ignore_index)
-    loss = nodes.NLLLoss.apply(input, target, ignore_index, reduction)
-    return loss.squeeze(0) if unbatched and reduction == "none" else loss
+    unsupported = {"weight": (weight, None), "size_average": (size_average, None), "reduce": (reduce, None)}
+    return _class_index_loss("nll_loss", nodes.NLLLoss, input, target, ignore_index, reduction, unsupported)
 
 
 def _pointwise_loss_args(fn: str, input, target, reduction, **unsupported):
