@@ -536,8 +536,8 @@ class MSELoss(Node):
 def add_rows(rows: torch.Tensor, index: torch.Tensor, num_rows: int) -> torch.Tensor:
     """``out[index[i]] += rows[i]`` into ``num_rows`` zero rows: the sum of the rows that share an index.
 
-    This is the backward of every lookup (a row read several times collects every gradient, never just the last
-    one) and the forward of a bag sum. ``index_add_`` works on a fresh tensor, so autograd can still differentiate
+    This is the backward of every lookup: a row read several times collects every gradient, never just the last
+    one. ``index_add_`` works on a fresh tensor, so autograd can still differentiate
     it with respect to ``rows`` (double backward).
     """
     return rows.new_zeros(num_rows, rows.shape[1]).index_add_(0, index, rows)
@@ -601,7 +601,7 @@ class EmbeddingBag(Node):
         sizes = torch.bincount(bags, minlength=num_bags)
         token_weights = torch.ones_like(ids, dtype=weight.dtype)
         if mode == "mean":
-            token_weights /= sizes.clamp_min(1).to(weight.dtype).index_select(0, bags)
+            token_weights /= EmbeddingBag._divisors(sizes, weight.dtype).index_select(0, bags)
         # A in compressed sparse rows: bag b's tokens are entries crow[b]:crow[b+1], since bags is non-decreasing
         crow = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)])
         with warnings.catch_warnings():
@@ -610,10 +610,9 @@ class EmbeddingBag(Node):
         return bag_of_words @ weight
 
     @staticmethod
-    def _bag_sizes(bags, num_bags, dtype):
-        """``(B, 1)``: the number of tokens in each bag, at least 1 so that an empty bag divides 0 by 1."""
-        ones = torch.ones_like(bags, dtype=dtype).unsqueeze(1)
-        return add_rows(ones, bags, num_bags).clamp_min_(1)
+    def _divisors(sizes, dtype):
+        """``(B,)``: the divisor of each bag's mean, its size, at least 1 so that an empty bag divides 0 by 1."""
+        return sizes.clamp_min(1).to(dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -625,7 +624,8 @@ class EmbeddingBag(Node):
     def backward(ctx, grad_output):
         ids, bags, *max_saved = ctx.saved_tensors
         if ctx.mode == "mean":
-            grad_output = grad_output / EmbeddingBag._bag_sizes(bags, ctx.num_bags, grad_output.dtype)
+            sizes = torch.bincount(bags, minlength=ctx.num_bags)
+            grad_output = grad_output / EmbeddingBag._divisors(sizes, grad_output.dtype).unsqueeze(1)
         grad_rows = grad_output.index_select(0, bags)  # each token receives the gradient of its bag
         if ctx.mode == "max":
             weight, output = max_saved
