@@ -151,6 +151,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repeats", type=int, default=REPEATS,
                         help=f"timed steps per backend and size (default {REPEATS})")
     parser.add_argument("--warmup", type=int, default=WARMUP, help=f"untimed steps first (default {WARMUP})")
+    parser.add_argument("--vocab-size", type=int, default=VOCAB_SIZE,
+                        help=f"rows of the embedding table (default {VOCAB_SIZE})")
+    parser.add_argument("--dim", type=int, default=EMBEDDING_DIM,
+                        help=f"embedding and hidden size (default {EMBEDDING_DIM}); a tiny model such as "
+                             f"--vocab-size 200 --dim 8 times little but the cost of calling each node")
 
 
 def run(args) -> int:
@@ -158,11 +163,14 @@ def run(args) -> int:
         raise UsageError("--device cuda: no CUDA device is available")
     if args.repeats < 1 or args.warmup < 0:
         raise UsageError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
-    rows = bench(args.device, repeats=args.repeats, warmup=args.warmup)
+    if args.vocab_size < 2 or args.dim < 1:
+        raise UsageError(f"--vocab-size must be >= 2 and --dim >= 1, got {args.vocab_size} and {args.dim}")
+    rows = bench(args.device, vocab_size=args.vocab_size, embedding_dim=args.dim, hidden_dim=args.dim,
+                 repeats=args.repeats, warmup=args.warmup)
     if args.json:
         print(json.dumps(rows))
     else:
-        print(f"training step of MLPClassifier (vocabulary {VOCAB_SIZE}, embedding and hidden {EMBEDDING_DIM}, "
+        print(f"training step of MLPClassifier (vocabulary {args.vocab_size}, embedding and hidden {args.dim}, "
               f"dropout {DROPOUT}, Adam), median of {args.repeats} steps per backend, alternating")
         print(format_table(rows))
     return 0

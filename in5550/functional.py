@@ -80,16 +80,22 @@ def _values_visible(t: torch.Tensor) -> bool:
     return not torch._C._functorch.is_functorch_wrapped_tensor(t)
 
 
-def _in_range(fn: str, name: str, ids: torch.Tensor, size: int, what: str, allowed: int | None = None) -> None:
-    """Check that every index is in ``[0, size)`` (or equals ``allowed``), naming the first offending value."""
+def _in_range(fn: str, name: str, ids: torch.Tensor, size: int, what: str,
+              allowed: int | None = None) -> tuple[int, int] | None:
+    """Check that every index is in ``[0, size)`` (or equals ``allowed``), naming the first offending value.
+    Returns the smallest and largest index, or None where they are unknown (no index, or inside ``torch.func``)."""
     if ids.numel() == 0 or not _values_visible(ids):
-        return
+        return None
+    low, high = (bound.item() for bound in torch.aminmax(ids))  # one reduction: the common case stays cheap
+    if low >= 0 and high < size:
+        return low, high
     bad = (ids < 0) | (ids >= size)
     if allowed is not None:
         bad &= ids != allowed
     if bool(bad.any()):
         value = ids[bad][0].item()
         raise IndexError(f"{fn}: argument '{name}' holds {what} {value}, outside [0, {size}) ({what}s: {size})")
+    return low, high
 
 
 def _reduction(fn: str, reduction: str) -> str:
@@ -235,7 +241,9 @@ def _class_index_loss(fn: str, node, input, target, ignore_index: int, reduction
             f"{fn}: argument 'target' of shape {tuple(target.shape)} does not match 'input' of shape "
             f"{tuple(input.shape)} (expected target shape {tuple(input.shape[:1] + input.shape[2:])})"
         )
-    _in_range(fn, "target", target, input.shape[1], "class index", allowed=ignore_index)
+    span = _in_range(fn, "target", target, input.shape[1], "class index", allowed=ignore_index)
+    if span is not None and not span[0] <= ignore_index <= span[1]:
+        ignore_index = None  # no target is ignored: the node need not mask
     loss = node.apply(input, target, ignore_index, reduction, *options)
     return loss.squeeze(0) if unbatched and reduction == "none" else loss
 
@@ -376,14 +384,14 @@ def embedding(
     return nodes.Embedding.apply(input, weight, _padding_idx(fn, padding_idx, weight.shape[0]))
 
 
-def _bags(fn: str, input: torch.Tensor, offsets, include_last_offset: bool):
-    """Turn 2-D ``input`` ``(B, L)`` or 1-D ``input`` with ``offsets`` into flat ids, the bag of each id, and B."""
+def _bounds(fn: str, input: torch.Tensor, offsets, include_last_offset: bool):
+    """Turn 2-D ``input`` ``(B, L)``, or 1-D ``input`` with ``offsets``, into flat ids and the ``(B + 1,)`` bounds
+    of the bags: bag ``b`` is ``ids[bounds[b]:bounds[b + 1]]``."""
     if input.dim() == 2:
         if offsets is not None:
             raise ValueError(f"{fn}: argument 'offsets' must be None when 'input' is 2-D, got {tuple(input.shape)} input")
         num_bags, length = input.shape
-        bags = torch.arange(num_bags, device=input.device).repeat_interleave(length)
-        return input.reshape(-1), bags, num_bags
+        return input.reshape(-1), torch.arange(num_bags + 1, device=input.device) * length
     if input.dim() != 1:
         raise ValueError(f"{fn}: argument 'input' must be 1-D (with offsets) or 2-D (bags of equal length), got {tuple(input.shape)}")
     if offsets is None:
@@ -391,18 +399,21 @@ def _bags(fn: str, input: torch.Tensor, offsets, include_last_offset: bool):
     offsets = _indices(fn, "offsets", offsets)
     if offsets.dim() != 1:
         raise ValueError(f"{fn}: argument 'offsets' must be 1-D, got shape {tuple(offsets.shape)}")
-    if include_last_offset:
-        if offsets.numel() == 0 or offsets[-1].item() != input.numel():
-            raise ValueError(f"{fn}: with include_last_offset=True the last offset must be {input.numel()}, the input length")
-        offsets = offsets[:-1]
-    starts = offsets.tolist()
-    if starts and starts[0] != 0:
-        raise ValueError(f"{fn}: argument 'offsets' must start at 0, got {starts[0]}")
-    if any(a > b for a, b in zip(starts, starts[1:])) or (starts and starts[-1] > input.numel()):
-        raise ValueError(f"{fn}: argument 'offsets' must be non-decreasing and at most {input.numel()}, got {starts}")
-    positions = torch.arange(input.numel(), device=input.device)
-    bags = torch.searchsorted(offsets.to(positions.dtype), positions, right=True) - 1
-    return input, bags, offsets.numel()
+    n = input.numel()
+    bounds = offsets if include_last_offset else torch.cat([offsets, offsets.new_full((1,), n)])
+    steps = bounds.diff() if bounds.numel() > 1 else bounds.new_zeros(1)
+    # one read of three numbers (a single device synchronisation on a GPU) in the common case
+    first, last, smallest_step = torch.cat([bounds[:1], bounds[-1:], steps.amin(0, keepdim=True)]).tolist() \
+        if bounds.numel() else (None, None, None)
+    if last != n:
+        raise ValueError(f"{fn}: with include_last_offset=True the last offset must be {n}, the input length")
+    if bounds.numel() == 1:  # no bags: like PyTorch, an empty output whatever the input holds
+        return input[:0], bounds.new_zeros(1)
+    if first != 0:
+        raise ValueError(f"{fn}: argument 'offsets' must start at 0, got {first}")
+    if smallest_step < 0:
+        raise ValueError(f"{fn}: argument 'offsets' must be non-decreasing and at most {n}, got {offsets.tolist()}")
+    return input, bounds
 
 
 def embedding_bag(
@@ -433,13 +444,14 @@ def embedding_bag(
     if mode not in BAG_MODES:
         raise ValueError(f"{fn}: argument 'mode' must be one of {BAG_MODES}, got {mode!r}")
     input, weight = _indices(fn, "input", input), _table(fn, weight)
-    _in_range(fn, "input", input, weight.shape[0], "token id")
-    ids, bags, num_bags = _bags(fn, input, offsets, include_last_offset)
+    span = _in_range(fn, "input", input, weight.shape[0], "token id")
+    ids, bounds = _bounds(fn, input, offsets, include_last_offset)
     padding_idx = _padding_idx(fn, padding_idx, weight.shape[0])
-    if padding_idx is not None:
+    if padding_idx is not None and (span is None or span[0] <= padding_idx <= span[1]):  # else no token is padding
         keep = ids != padding_idx
-        ids, bags = ids[keep], bags[keep]
-    return nodes.EmbeddingBag.apply(ids, bags, weight, num_bags, mode)
+        kept_before = torch.cat([keep.new_zeros(1, dtype=bounds.dtype), keep.cumsum(0)])  # kept tokens before i
+        ids, bounds = ids[keep], kept_before[bounds]
+    return nodes.EmbeddingBag.apply(ids, bounds, weight, mode)
 
 
 def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> torch.Tensor:

@@ -22,13 +22,29 @@ from __future__ import annotations
 import warnings
 
 import torch
+from torch._functorch import utils as _functorch_utils
 from torch.autograd import Function
 
 
 class Node(Function):
-    """Base of every node here: enables ``torch.func`` transforms through the generated vmap rule."""
+    """Base of every node here: enables ``torch.func`` transforms through the generated vmap rule, and applies
+    a node without ``Function.apply``'s per-call overhead where that overhead buys nothing."""
 
     generate_vmap_rule = True
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run the node and record it in the graph, as ``Function.apply`` does.
+
+        ``Function.apply`` first binds the arguments to ``forward``'s signature with ``inspect`` so that
+        ``setup_context`` sees defaults filled in; that costs more than a small node's arithmetic (about 13 µs a
+        call). When every parameter of ``forward`` is given positionally there is nothing to fill in, so this
+        goes straight to autograd's own ``apply``; keywords, missing arguments and ``torch.func`` transforms take
+        the general path.
+        """
+        if kwargs or len(args) != cls.forward.__code__.co_argcount or torch._C._are_functorch_transforms_active():
+            return super().apply(*args, **kwargs)
+        return super(Function, cls).apply(*_functorch_utils.unwrap_dead_wrappers(args))
 
 
 def _reduce(loss: torch.Tensor, reduction: str, count: torch.Tensor | int | None = None) -> torch.Tensor:
@@ -276,9 +292,11 @@ class Linear(Node):
 def _log_softmax(x: torch.Tensor, dim: int) -> torch.Tensor:
     r""":math:`\log \mathrm{softmax}(x)_i = (x_i - m) - \log \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`.
 
-    Subtracting the maximum keeps every exponent :math:`\le 0`: no overflow even for logits of :math:`10^4`."""
+    Subtracting the maximum keeps every exponent :math:`\le 0`: no overflow even for logits of :math:`10^4`. The
+    shifted values are exact, so the result is as precise as PyTorch's even where :math:`m` is huge, which
+    ``x - x.logsumexp(dim)`` is not (it rounds :math:`m + \log \sum` to the precision of :math:`m`)."""
     shifted = x - x.amax(dim, keepdim=True)
-    return shifted - shifted.exp().sum(dim, keepdim=True).log()
+    return shifted - shifted.logsumexp(dim, keepdim=True)
 
 
 class Softmax(Node):
@@ -335,12 +353,24 @@ class LogSoftmax(Node):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _class_targets(target: torch.Tensor, ignore_index: int):
+def _class_targets(target: torch.Tensor, ignore_index: int | None):
     """Targets as a ``(N, 1, d1, ...)`` index tensor that is safe to gather with, the mask of targets that count,
-    and their number (the divisor of the mean)."""
+    and their number (the divisor of the mean). ``ignore_index=None`` promises that every target counts (the
+    functional API passes it when no target equals ``ignore_index``): the mask is then None and nothing is masked."""
+    if ignore_index is None:
+        return target.unsqueeze(1), None, target.numel()
     keep = target != ignore_index
-    index = torch.where(keep, target, torch.zeros_like(target)).unsqueeze(1)
-    return index, keep, keep.sum()
+    return torch.where(keep, target, 0).unsqueeze(1), keep, keep.sum()
+
+
+def _kept(per_sample: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    """Zero the entries of ignored samples (``keep`` from :func:`_class_targets`)."""
+    return per_sample if keep is None else per_sample * keep
+
+
+def _grad_per_target(grad_output, reduction: str, count, keep, target: torch.Tensor) -> torch.Tensor:
+    r""":math:`\bar{\ell}_n` for every target, shaped like it: the backward of :func:`_reduce`, zero where ignored."""
+    return _kept(_unreduce(grad_output, reduction, count).expand(target.shape), keep)
 
 
 class CrossEntropy(Node):
@@ -373,7 +403,7 @@ class CrossEntropy(Node):
         loss = -log_p.gather(1, index).squeeze(1)
         if label_smoothing:
             loss = (1 - label_smoothing) * loss - label_smoothing * log_p.mean(1)
-        return _reduce(loss * keep, reduction, count)
+        return _reduce(_kept(loss, keep), reduction, count)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -385,10 +415,10 @@ class CrossEntropy(Node):
         x, target = ctx.saved_tensors
         index, keep, count = _class_targets(target, ctx.ignore_index)
         eps, num_classes = ctx.label_smoothing, x.shape[1]
-        classes = torch.arange(num_classes, device=x.device).view(1, -1, *([1] * (x.dim() - 2)))
-        smoothed_one_hot = (classes == index).to(x.dtype) * (1 - eps) + eps / num_classes
-        grad_loss = (_unreduce(grad_output, ctx.reduction, count) * keep).unsqueeze(1)  # dL/dl_n, per sample
-        grad_x = grad_loss * (_log_softmax(x, 1).exp() - smoothed_one_hot)
+        one_hot = torch.zeros_like(x).scatter(1, index, 1.0)  # out of place: torch.func batches it
+        smoothed_one_hot = one_hot * (1 - eps) + eps / num_classes if eps else one_hot
+        grad_loss = _grad_per_target(grad_output, ctx.reduction, count, keep, target)
+        grad_x = grad_loss.unsqueeze(1) * (_log_softmax(x, 1).exp() - smoothed_one_hot)
         return grad_x, None, None, None, None
 
 
@@ -407,7 +437,7 @@ class NLLLoss(Node):
     @staticmethod
     def forward(x, target, ignore_index, reduction):
         index, keep, count = _class_targets(target, ignore_index)
-        return _reduce(-x.gather(1, index).squeeze(1) * keep, reduction, count)
+        return _reduce(_kept(-x.gather(1, index).squeeze(1), keep), reduction, count)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -419,8 +449,8 @@ class NLLLoss(Node):
     def backward(ctx, grad_output):
         (target,) = ctx.saved_tensors
         index, keep, count = _class_targets(target, ctx.ignore_index)
-        grad_loss = -(_unreduce(grad_output, ctx.reduction, count) * keep).unsqueeze(1)  # (N, 1, d1, ...)
-        grad_x = grad_output.new_zeros(ctx.x_shape).scatter(1, index, grad_loss)
+        grad_loss = _grad_per_target(grad_output, ctx.reduction, count, keep, target)
+        grad_x = grad_output.new_zeros(ctx.x_shape).scatter(1, index, -grad_loss.unsqueeze(1))
         return grad_x, None, None, None
 
 
@@ -579,7 +609,7 @@ class EmbeddingBag(Node):
 
     For ``"sum"`` and ``"mean"`` the forward is a product :math:`y = A W` with the sparse bag-of-words matrix
     :math:`A_{b,v} = (\text{count of token } v \text{ in bag } b) / s_b` (:math:`s_b = 1` for the sum), which never
-    builds the ``(T, D)`` rows of the tokens.
+    builds the ``(T, D)`` rows of the tokens: the counts times :math:`W`, then each row divided by :math:`s_b`.
 
     Local gradients: for ``"sum"`` and ``"mean"``, :math:`\bar{W} = A^\top \bar{y}`: token :math:`i` receives the
     gradient of its bag :math:`b(i)`, divided by :math:`s_{b(i)}`, and each row of the table adds up what its
@@ -587,51 +617,65 @@ class EmbeddingBag(Node):
     accumulate. For ``"max"`` each component of :math:`\bar{y}_b` goes to the token that attained the maximum
     (shared equally on ties, like ``torch.amax``).
 
-    Shapes: ``ids`` ``(T,)`` integers, ``bags`` ``(T,)`` the bag of each token, non-decreasing; ``W`` ``(V, D)``;
-    ``y`` ``(B, D)``. :func:`in5550.functional.embedding_bag` turns ``offsets`` (or 2-D input) into ``bags`` and
-    drops ``padding_idx`` tokens. Saves: ``ids`` and ``bags``; for ``"max"`` also ``W`` and the output.
+    Shapes: ``ids`` ``(T,)`` integers; ``bounds`` ``(B + 1,)`` non-decreasing, from 0 to :math:`T`: bag :math:`b`
+    is ``ids[bounds[b]:bounds[b + 1]]`` (PyTorch's ``offsets`` with ``include_last_offset=True``, and the row
+    pointers of :math:`A` in compressed sparse rows); ``W`` ``(V, D)``; ``y`` ``(B, D)``.
+    :func:`in5550.functional.embedding_bag` turns ``offsets`` (or 2-D input) into ``bounds`` and drops
+    ``padding_idx`` tokens. Saves: ``ids`` and ``bounds``; for ``"max"`` also ``W`` and the output.
     """
 
     @staticmethod
-    def forward(ids, bags, weight, num_bags, mode):
+    def forward(ids, bounds, weight, mode):
+        sizes = bounds.diff()
         if mode == "max":
             rows = weight.index_select(0, ids)  # (T, D)
-            out = weight.new_zeros(num_bags, weight.shape[1])
+            out = weight.new_zeros(sizes.numel(), weight.shape[1])
+            bags = EmbeddingBag._bag_of_each_token(sizes, ids.numel())
             return out.scatter_reduce_(0, bags.unsqueeze(1).expand_as(rows), rows, "amax", include_self=False)
-        sizes = torch.bincount(bags, minlength=num_bags)
-        token_weights = torch.ones_like(ids, dtype=weight.dtype)
-        if mode == "mean":
-            token_weights /= EmbeddingBag._divisors(sizes, weight.dtype).index_select(0, bags)
-        # A in compressed sparse rows: bag b's tokens are entries crow[b]:crow[b+1], since bags is non-decreasing
-        crow = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # PyTorch flags sparse CSR tensors as beta
-            bag_of_words = torch.sparse_csr_tensor(crow, ids, token_weights, size=(num_bags, weight.shape[0]))
-        return bag_of_words @ weight
+            counts = torch.sparse_csr_tensor(bounds.to(ids.dtype), ids, torch.ones_like(ids, dtype=weight.dtype),
+                                             size=(sizes.numel(), weight.shape[0]))
+        sums = counts @ weight
+        return sums / EmbeddingBag._divisors(sizes) if mode == "mean" else sums
 
     @staticmethod
-    def _divisors(sizes, dtype):
-        """``(B,)``: the divisor of each bag's mean, its size, at least 1 so that an empty bag divides 0 by 1."""
-        return sizes.clamp_min(1).to(dtype)
+    def _divisors(sizes):
+        """``(B, 1)`` integers: the divisor of each bag's mean, its size, at least 1 so that an empty bag divides 0
+        by 1. Dividing a float tensor by it gives that float type."""
+        return sizes.clamp_min(1).unsqueeze(1)
+
+    @staticmethod
+    def _spread(per_bag, sizes, num_tokens):
+        """``(T, ...)``: row ``b`` of ``per_bag`` repeated for each of bag ``b``'s tokens (the output size is given,
+        so a GPU need not be asked for it)."""
+        return per_bag.repeat_interleave(sizes, dim=0, output_size=num_tokens)
+
+    @staticmethod
+    def _bag_of_each_token(sizes, num_tokens):
+        """``(T,)``: the bag that each token belongs to."""
+        return EmbeddingBag._spread(torch.arange(sizes.numel(), device=sizes.device), sizes, num_tokens)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ids, bags, weight, ctx.num_bags, ctx.mode = inputs
+        ids, bounds, weight, ctx.mode = inputs
         ctx.num_embeddings = weight.shape[0]
-        ctx.save_for_backward(ids, bags, *((weight, output) if ctx.mode == "max" else ()))
+        ctx.save_for_backward(ids, bounds, *((weight, output) if ctx.mode == "max" else ()))
 
     @staticmethod
     def backward(ctx, grad_output):
-        ids, bags, *max_saved = ctx.saved_tensors
+        ids, bounds, *max_saved = ctx.saved_tensors
+        sizes = bounds.diff()
         if ctx.mode == "mean":
-            sizes = torch.bincount(bags, minlength=ctx.num_bags)
-            grad_output = grad_output / EmbeddingBag._divisors(sizes, grad_output.dtype).unsqueeze(1)
-        grad_rows = grad_output.index_select(0, bags)  # each token receives the gradient of its bag
+            grad_output = grad_output / EmbeddingBag._divisors(sizes)
+        grad_rows = EmbeddingBag._spread(grad_output, sizes, ids.numel())  # each token receives its bag's gradient
         if ctx.mode == "max":
             weight, output = max_saved
-            is_max = (weight.index_select(0, ids) == output.index_select(0, bags)).to(grad_rows.dtype)
-            grad_rows = grad_rows * is_max / add_rows(is_max, bags, ctx.num_bags).index_select(0, bags)
-        return None, None, add_rows(grad_rows, ids, ctx.num_embeddings), None, None
+            is_max = weight.index_select(0, ids) == EmbeddingBag._spread(output, sizes, ids.numel())
+            is_max = is_max.to(grad_rows.dtype)
+            bags = EmbeddingBag._bag_of_each_token(sizes, ids.numel())
+            grad_rows = grad_rows * is_max / add_rows(is_max, bags, sizes.numel()).index_select(0, bags)
+        return None, None, add_rows(grad_rows, ids, ctx.num_embeddings), None
 
 
 class Dropout(Node):
@@ -658,4 +702,4 @@ class Dropout(Node):
     @staticmethod
     def backward(ctx, grad_output, _grad_mask):
         (mask,) = ctx.saved_tensors
-        return grad_output * (mask.to(grad_output.dtype) / (1 - ctx.p)), None
+        return grad_output * mask * (1 / (1 - ctx.p)), None

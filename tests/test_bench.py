@@ -77,8 +77,22 @@ def test_bench_command_prints_one_json_list(capsys):
     assert all(sorted(row) == sorted(KEYS) and row["custom_saved_bytes"] <= row["torch_saved_bytes"] for row in rows)
 
 
+def test_bench_command_times_a_model_of_the_size_asked(capsys):
+    quick = ["--vocab-size", "50", "--repeats", "1", "--warmup", "0"]
+    assert cli.main(["bench", *quick, "--dim", "3"]) == 0
+    header, *table = capsys.readouterr().out.splitlines()
+    assert "vocabulary 50, embedding and hidden 3" in header and len(table) == 1 + len(bench.BATCH_SIZES)
+    saved = {}
+    for dim in (3, 6):
+        assert cli.main(["bench", "--json", *quick, "--dim", str(dim)]) == 0
+        saved[dim] = [row["torch_saved_bytes"] for row in json.loads(capsys.readouterr().out)]
+    assert all(wide > narrow for wide, narrow in zip(saved[6], saved[3]))  # wider layers save more for backward
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--repeats", "0"], "--repeats must be >= 1"),
+    (["--dim", "0"], "--vocab-size must be >= 2 and --dim >= 1, got 15000 and 0"),
+    (["--vocab-size", "1"], "--vocab-size must be >= 2 and --dim >= 1, got 1 and 256"),
     (["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
 ])
 def test_bench_command_rejects_bad_arguments(argv, message, capsys):

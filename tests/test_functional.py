@@ -11,6 +11,7 @@ from torch.autograd import gradcheck, gradgradcheck
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import in5550.functional as F
+from in5550 import nodes
 
 # float64 forward and backward of the same formula differ only by rounding.
 RTOL64, ATOL64 = 1e-10, 1e-12
@@ -61,9 +62,15 @@ CASES = {
         "cross_entropy", [randn(4, 3)], [torch.tensor([1, 7, 0, 7])], {"ignore_index": 7, "label_smoothing": 0.1}),
     "cross_entropy-none-kdim": lambda: (
         "cross_entropy", [randn(2, 3, 5)], [torch.randint(0, 3, (2, 5))], {"reduction": "none"}),
+    # ignore_index outside the targets' range, and inside it but absent: the two ways no target is ignored
+    "cross_entropy-ignore-above-targets": lambda: (
+        "cross_entropy", [randn(4, 3)], [torch.tensor([0, 1, 1, 0])], {"ignore_index": 2}),
+    "cross_entropy-ignore-absent": lambda: (
+        "cross_entropy", [randn(4, 3)], [torch.tensor([0, 2, 2, 0])], {"ignore_index": 1}),
     "cross_entropy-unbatched": lambda: ("cross_entropy", [randn(4)], [torch.tensor(2)], {}),
     "cross_entropy-batch-of-one": lambda: ("cross_entropy", [randn(1, 4)], [torch.tensor([3])], {}),
     "nll_loss": lambda: ("nll_loss", [randn(5, 3)], [torch.tensor([0, 2, -100, 2, 1])], {}),
+    "nll_loss-ignore-absent": lambda: ("nll_loss", [randn(4, 3)], [torch.tensor([0, 2, 2, 0])], {"ignore_index": 1}),
     "nll_loss-none": lambda: ("nll_loss", [randn(3, 4)], [torch.tensor([3, 0, 0])], {"reduction": "none"}),
     "binary_cross_entropy": lambda: ("binary_cross_entropy", [probs(3, 4), torch.rand(3, 4, dtype=D)], [], {}),
     "binary_cross_entropy-sum": lambda: (
@@ -91,6 +98,18 @@ CASES = {
     "embedding_bag-last-offset": lambda: (
         "embedding_bag", [randn(10, 3)], [torch.tensor([3, 3, 8, 9])],
         {"offsets": torch.tensor([0, 1, 4]), "include_last_offset": True, "mode": "sum"}),
+    "embedding_bag-empty-last-bag": lambda: (
+        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 3, 4, 5])], {"offsets": torch.tensor([0, 2, 5, 5])}),
+    "embedding_bag-int32-ids": lambda: (
+        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 3, 9], dtype=torch.int32)],
+        {"offsets": torch.tensor([0, 1])}),
+    # padding_idx outside the ids' range, and inside it but absent: the two ways no token is left out
+    "embedding_bag-padding-above-ids": lambda: (
+        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 1, 4, 4, 0, 7, 1])],
+        {"offsets": torch.tensor([0, 3, 6]), "padding_idx": 9}),
+    "embedding_bag-padding-absent": lambda: (
+        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 1, 4, 4, 0, 7, 1])],
+        {"offsets": torch.tensor([0, 3, 6]), "padding_idx": 3}),
 }
 
 
@@ -199,6 +218,28 @@ def test_backward_computes_only_the_gradients_that_are_needed():
     with _LogOps() as log:
         out.backward(torch.ones_like(out))
     assert log.ops.count("mm") == 1 and "sum" not in log.ops  # only dL/dW: no dL/dx product, no bias sum
+
+
+def test_node_apply_takes_keywords_and_names_a_missing_argument():
+    x, w = randn(2, 3).requires_grad_(), randn(4, 3)
+    positional = nodes.Linear.apply(x, w, None)
+    assert torch.equal(positional, nodes.Linear.apply(x, weight=w, bias=None))
+    assert type(positional.grad_fn).__name__ == "LinearBackward"
+    with pytest.raises(TypeError, match="bias"):
+        nodes.Linear.apply(x, w)
+
+
+@pytest.mark.parametrize("call, bags", [
+    (lambda w: F.embedding_bag(torch.tensor([1, 2, 3]), w, torch.tensor([], dtype=torch.long)), 0),  # PyTorch crashes
+    (lambda w: F.embedding_bag(torch.tensor([1, 2, 3]), w, torch.tensor([3]), include_last_offset=True), 0),
+    (lambda w: F.embedding_bag(torch.zeros(2, 0, dtype=torch.long), w), 2),  # PyTorch raises "step must be nonzero"
+])
+def test_embedding_bag_without_bags_or_without_tokens(call, bags):
+    weight = randn(5, 3).requires_grad_()
+    out = call(weight)
+    assert out.shape == (bags, 3) and not out.any()
+    (grad,) = torch.autograd.grad(out, weight, torch.ones_like(out))
+    assert not grad.any()
 
 
 def test_mul_saves_only_what_the_needed_gradient_uses():
