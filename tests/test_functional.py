@@ -242,6 +242,17 @@ def test_embedding_bag_without_bags_or_without_tokens(call, bags):
     assert not grad.any()
 
 
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_takes_offsets_of_another_integer_type_than_the_ids(mode):
+    ids, weight = torch.tensor([1, 2, 3, 9, 2]), randn(10, 3).requires_grad_()
+    results = []
+    for dtype in (torch.int32, torch.int64):
+        out = F.embedding_bag(ids, weight, torch.tensor([0, 1, 1], dtype=dtype), mode=mode, padding_idx=2)
+        results.append((out, *torch.autograd.grad(out.sum(), weight)))
+    for narrow, wide in zip(*results):
+        torch.testing.assert_close(narrow, wide, rtol=0, atol=0)
+
+
 def test_mul_saves_only_what_the_needed_gradient_uses():
     a, b = randn(3).requires_grad_(), randn(3)
     out = F.mul(a, b)
