@@ -42,7 +42,8 @@ class Node(Function):
         goes straight to autograd's own ``apply``; keywords, missing arguments and ``torch.func`` transforms take
         the general path.
         """
-        if kwargs or len(args) != cls.forward.__code__.co_argcount or torch._C._are_functorch_transforms_active():
+        code = getattr(cls.forward, "__code__", None)  # None for a forward that is not a plain Python function
+        if kwargs or code is None or len(args) != code.co_argcount or torch._C._are_functorch_transforms_active():
             return super().apply(*args, **kwargs)
         return super(Function, cls).apply(*_functorch_utils.unwrap_dead_wrappers(args))
 
