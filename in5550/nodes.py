@@ -293,11 +293,9 @@ class Linear(Node):
 def _log_softmax(x: torch.Tensor, dim: int) -> torch.Tensor:
     r""":math:`\log \mathrm{softmax}(x)_i = (x_i - m) - \log \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`.
 
-    Subtracting the maximum keeps every exponent :math:`\le 0`: no overflow even for logits of :math:`10^4`. The
-    shifted values are exact, so the result is as precise as PyTorch's even where :math:`m` is huge, which
-    ``x - x.logsumexp(dim)`` is not (it rounds :math:`m + \log \sum` to the precision of :math:`m`)."""
+    Subtracting the maximum keeps every exponent :math:`\le 0`: no overflow even for logits of :math:`10^4`."""
     shifted = x - x.amax(dim, keepdim=True)
-    return shifted - shifted.logsumexp(dim, keepdim=True)
+    return shifted - shifted.exp().sum(dim, keepdim=True).log()
 
 
 class Softmax(Node):
