@@ -86,7 +86,7 @@ def _in_range(fn: str, name: str, ids: torch.Tensor, size: int, what: str,
     Returns the smallest and largest index, or None where they are unknown (no index, or inside ``torch.func``)."""
     if ids.numel() == 0 or not _values_visible(ids):
         return None
-    low, high = (bound.item() for bound in torch.aminmax(ids))  # one reduction: the common case stays cheap
+    low, high = torch.stack(torch.aminmax(ids)).tolist()  # one reduction, one read (one GPU synchronisation)
     if low >= 0 and high < size:
         return low, high
     bad = (ids < 0) | (ids >= size)
