@@ -24,7 +24,7 @@ import torch
 
 from in5550 import checks, data, reference
 from in5550.nn import BACKENDS, MLPClassifier
-from in5550.train import DEFAULTS, build_model, evaluate, fit, make_optimizer, plot_histories, prepare
+from in5550.train import DEFAULTS, build_model, fit_and_evaluate, plot_histories, prepare
 
 
 def load_sst2_or_sample(data_dir=None) -> tuple[str, data.Splits]:
@@ -119,10 +119,9 @@ def run(args) -> int:
     print("\n3. Training both (Adam, early stopping on dev accuracy)")
     histories, evaluations = {}, {}
     for backend, model in models.items():
-        histories[backend] = fit(model, featured.train, featured.dev, vocab, make_optimizer(model, settings),
-                                 epochs=settings.epochs, batch_size=settings.batch_size, patience=settings.patience,
-                                 seed=args.seed, progress=not args.no_progress, desc=backend)
-        evaluations[backend] = (evaluate(model, featured.dev, vocab), evaluate(model, featured.test, vocab))
+        history, dev, test = fit_and_evaluate(model, featured, vocab, settings, args.seed, not args.no_progress,
+                                              backend)
+        histories[backend], evaluations[backend] = history, (dev, test)
     print(_curves_table(histories))
     custom, theirs = histories["custom"], histories["torch"]
     shared = min(len(custom.epoch), len(theirs.epoch))

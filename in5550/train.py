@@ -254,18 +254,25 @@ class Result:
     seconds: float
 
 
+def fit_and_evaluate(model: MLPClassifier, featured: data.Splits, vocab: data.Vocabulary, settings: Settings,
+                     seed: int = 0, progress: bool = True, desc: str = "training",
+                     ) -> tuple[History, Evaluation, Evaluation | None]:
+    """:func:`fit` ``model`` on the (featured) splits with Adam and the settings, then :func:`evaluate` it on dev
+    and test: the history and both evaluations (``None`` for an empty test split)."""
+    history = fit(model, featured.train, featured.dev, vocab, make_optimizer(model, settings),
+                  epochs=settings.epochs, batch_size=settings.batch_size, patience=settings.patience, seed=seed,
+                  progress=progress, desc=desc)
+    dev = evaluate(model, featured.dev, vocab)
+    return history, dev, evaluate(model, featured.test, vocab) if featured.test else None
+
+
 def train(splits: data.Splits, settings: Settings, backend: str, seed: int = 0, progress: bool = True,
           desc: str | None = None) -> Result:
-    """One full run: :func:`prepare`, :func:`build_model`, :func:`fit` with Adam, then :func:`evaluate` on dev and
-    test."""
+    """One full run: :func:`prepare`, :func:`build_model`, then :func:`fit_and_evaluate`."""
     start = time.perf_counter()
     featured, vocab = prepare(splits, settings)
     model = build_model(len(vocab), len(splits.label_names), settings, backend, seed)
-    history = fit(model, featured.train, featured.dev, vocab, make_optimizer(model, settings),
-                  epochs=settings.epochs, batch_size=settings.batch_size, patience=settings.patience, seed=seed,
-                  progress=progress, desc=desc or backend)
-    dev = evaluate(model, featured.dev, vocab)
-    test = evaluate(model, featured.test, vocab) if featured.test else None
+    history, dev, test = fit_and_evaluate(model, featured, vocab, settings, seed, progress, desc or backend)
     return Result(model, vocab, history, dev, test, time.perf_counter() - start)
 
 
