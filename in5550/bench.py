@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from in5550.cli import UsageError
+from in5550.errors import UsageError
 from in5550.nn import BACKENDS, MLPClassifier
 
 BATCH_SIZES = (32, 512)

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as torch_functional
 
 from in5550 import reference
-from in5550.cli import UsageError
+from in5550.errors import UsageError
 
 # Two analytic gradients in float64 differ only by rounding: a relative error near 1e-16. These tolerances leave
 # room for long sums while any real mistake (a sign, a transpose, a missing 1/N) is off by orders of magnitude.

@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from in5550.errors import UsageError
+
 # subcommand -> (module, one-line help)
 COMMANDS = {
     "check": ("in5550.checks", "verify every node four ways and print the table"),
@@ -21,10 +23,6 @@ COMMANDS = {
     "train": ("in5550.train", "train the MLP sentence classifier (SST-2, TREC or your files); writes metrics.json"),
     "bench": ("in5550.bench", "time a training step with our nodes against PyTorch's, and count saved bytes"),
 }
-
-
-class UsageError(Exception):
-    """A bad command-line argument: reported on one line with exit status 2, no traceback."""
 
 
 class Parser(argparse.ArgumentParser):

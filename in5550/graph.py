@@ -433,7 +433,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from in5550.cli import UsageError
+    from in5550.errors import UsageError
 
     output = Path(args.output)
     if not args.dot:

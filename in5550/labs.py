@@ -23,7 +23,7 @@ import json
 import shutil
 from pathlib import Path
 
-from in5550.cli import UsageError
+from in5550.errors import UsageError
 
 LABS_DIR = Path(__file__).resolve().parent.parent / "labs"
 """The lab sources, in the repository next to the package."""

@@ -34,7 +34,7 @@ import torch
 from tqdm import tqdm
 
 from in5550 import data
-from in5550.cli import UsageError
+from in5550.errors import UsageError
 from in5550.nn import BACKENDS, MLPClassifier
 
 EVAL_BATCH_SIZE = 1024  # evaluation keeps no graph, so large batches only save Python overhead

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from in5550.cli import UsageError
+from in5550.errors import UsageError
 
 
 def _positive(text: str) -> float:
