@@ -15,7 +15,7 @@ from in5550.errors import UsageError
 
 # subcommand -> (module, one-line help)
 COMMANDS = {
-    "check": ("in5550.checks", "verify every node four ways and print the table"),
+    "check": ("in5550.verify", "verify every node four ways and print the table"),
     "graph": ("in5550.graph", "draw the lecture's computation graph (or the MLP's, --mlp) to a PNG"),
     "labs": ("in5550.labs", "write the student versions of the labs (solutions stubbed, hidden tests removed)"),
     "grade": ("in5550.grader.command", "grade a student's lab submission safely (Gradescope results.json)"),

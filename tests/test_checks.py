@@ -1,13 +1,20 @@
-"""The checking tools: compare, numerical_gradient, verify on correct and deliberately broken nodes, in5550 check."""
+"""The checking tools: compare, numerical_gradient, verify on correct and deliberately broken nodes, in5550 check.
+
+Every input of ``verify`` comes from the node registry (:mod:`in5550.cases`); a test that needs an input of a
+particular kind (a non-square weight) picks it from the registry's samples."""
+
+import inspect
 
 import numpy as np
 import pytest
 import torch
 
 import in5550.functional
-from in5550 import checks
-from in5550.checks import NodeCase, compare, numerical_gradient, verify
+from in5550 import cases, checks, verify as verify_module
 from in5550.cli import main
+from in5550.compare import compare
+from in5550.numerical import numerical_gradient
+from in5550.verify import verify
 
 # --------------------------------------------------------------------------------------------------------------
 # compare
@@ -106,14 +113,42 @@ def failed(report):
     return {(check.tensor, check.view) for check in report.failures}
 
 
+def registry_sample(name, note, where=lambda sample: True):
+    """The first sample of ``name`` with this note, over seeds 0, 1, ..., for which ``where`` holds."""
+    return next(sample for seed in range(50) for sample in cases.samples(name, seed=seed)
+                if sample.note == note and where(sample))
+
+
 def test_verify_passes_a_correct_node_and_shows_every_tensor():
     report = verify("linear")
     assert report.passed, str(report)
     text = str(report)
-    for row in ("output", "grad input", "grad weight", "grad bias", "gradcheck", "gradgradcheck"):
-        assert f"linear (leading dims)  {row}" in text
-    assert text.endswith("all 13 checks passed (1 cases)")
+    for sample in cases.samples("linear"):
+        label = f"linear ({sample.note})"
+        rows = [line.removeprefix(label).strip().split("  ")[0] for line in text.splitlines()
+                if line.startswith(label + " ")]
+        bias = ["grad bias"] if "bias" in sample.inputs else []
+        assert rows == ["output", "grad input", "grad weight", *bias, "gradcheck", "gradgradcheck"], label
+    # 2 output checks, 3 per gradient, gradcheck and gradgradcheck: 13 with a bias, 10 without (the 4th sample)
+    assert text.endswith("all 49 checks passed (4 cases)")
     assert "<table>" in report._repr_html_() and "#fdd" not in report._repr_html_()
+
+
+def test_verify_draws_its_inputs_from_the_registry_for_the_seed():
+    seen = []
+
+    def recording_tanh(input):
+        seen.append(input.detach().clone())
+        return in5550.functional.tanh(input)
+
+    for seed in (0, 5):
+        seen.clear()
+        report = verify("tanh", ours=recording_tanh, seed=seed)
+        assert report.passed
+        samples = cases.samples("tanh", seed=seed, dtype=torch.float64)
+        assert list(dict.fromkeys(check.node for check in report.checks)) == [f"tanh ({s.note})" for s in samples]
+        for sample in samples:  # each sample's own inputs were among those the node was called on
+            assert any(x.shape == sample.inputs["input"].shape and torch.equal(x, sample.inputs["input"]) for x in seen)
 
 
 class WrongSignTanh(torch.autograd.Function):
@@ -131,41 +166,65 @@ class WrongSignTanh(torch.autograd.Function):
         return -grad_output * (1 - y * y)  # the sign is wrong
 
 
-class BrokenLinear(torch.autograd.Function):
-    """Linear whose backward has one mistake, chosen by ``bug``."""
+class TransposedLinear(torch.autograd.Function):
+    """Linear whose weight gradient is transposed: ``x^T g`` where ``g^T x`` is right."""
 
     @staticmethod
-    def forward(x, weight, bias, bug):
-        return x @ weight.T + bias
+    def forward(x, weight, bias=None):
+        out = x @ weight.T
+        return out if bias is None else out + bias
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, weight, _, ctx.bug = inputs
+        x, weight, _ = inputs
         ctx.save_for_backward(x, weight)
 
     @staticmethod
     def backward(ctx, grad_output):
         x, weight = ctx.saved_tensors
         rows_g, rows_x = grad_output.reshape(-1, weight.shape[0]), x.reshape(-1, weight.shape[1])
-        grad_w = rows_x.T @ rows_g if ctx.bug == "transpose" else rows_g.T @ rows_x
-        grad_b = grad_output if ctx.bug == "bias not summed" else rows_g.sum(0)
-        return grad_output @ weight, grad_w, grad_b, None
+        return grad_output @ weight, rows_x.T @ rows_g, rows_g.sum(0) if ctx.needs_input_grad[2] else None
+
+
+class BiasNotSummedLinear(TransposedLinear):
+    """Linear whose bias gradient is the upstream gradient itself, not summed over the batch."""
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, weight = ctx.saved_tensors
+        rows_g, rows_x = grad_output.reshape(-1, weight.shape[0]), x.reshape(-1, weight.shape[1])
+        return grad_output @ weight, rows_g.T @ rows_x, grad_output
+
+
+class OldStyleBiasNotSummedLinear(torch.autograd.Function):
+    """The same mistake in the older style: ``forward(ctx, ...)``, no ``setup_context``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        return x @ weight.T + bias
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, weight = ctx.saved_tensors
+        rows_g, rows_x = grad_output.reshape(-1, weight.shape[0]), x.reshape(-1, weight.shape[1])
+        return grad_output @ weight, rows_g.T @ rows_x, grad_output
 
 
 class MSEWithoutMean(torch.autograd.Function):
     @staticmethod
-    def forward(x, t):
+    def forward(x, t, reduction="mean"):
         return ((x - t) ** 2).mean()
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
+        ctx.save_for_backward(*inputs[:2])
 
     @staticmethod
     def backward(ctx, grad_output):
         x, t = ctx.saved_tensors
         grad = 2 * (x - t) * grad_output  # the 1/N of the mean is missing
-        return grad, -grad
+        return grad, -grad, None
 
 
 def test_wrong_sign_is_flagged_in_every_view():
@@ -175,38 +234,72 @@ def test_wrong_sign_is_flagged_in_every_view():
         ("grad input", "reference"), ("grad input", "torch"), ("grad input", "numerical"),
         ("gradcheck", "gradcheck"), ("gradgradcheck", "gradgradcheck"),
     }
-    assert "tanh  grad input     FAIL 1.0e+00" in str(report)  # opposite signs: relative error 1
+    assert "grad input     FAIL 1.0e+00" in str(report)  # opposite signs: relative error 1
     assert "GradcheckError: Jacobian mismatch" in str(report)
+    assert not {check.node for check in report.failures} ^ {f"tanh ({s.note})" for s in cases.samples("tanh")}
 
 
 def test_missing_transpose_is_flagged_on_the_weight_gradient():
     # Non-square weight: the transposed gradient has the wrong shape, and autograd refuses it.
-    report = verify("linear", ours=lambda x, w, b: BrokenLinear.apply(x, w, b, "transpose"))
+    sample = registry_sample("linear", "leading dims", lambda s: s.inputs["weight"].shape[0] != s.inputs["weight"].shape[1])
+    out_features, in_features = sample.inputs["weight"].shape
+    report = verify("linear", ours=TransposedLinear.apply, samples=[sample])
     # What backward returned is still compared: only the weight gradient is wrong.
     assert {tensor for tensor, _ in failed(report)} == {"backward", "grad weight", "gradcheck", "gradgradcheck"}
     assert {("grad weight", "shape"), ("grad weight", "reference"), ("backward", "error")} <= failed(report)
-    assert "FAIL: backward returned shape (4, 5) for 'weight' of shape (5, 4)" in str(report)
-    assert "invalid gradient at index 1 - got [4, 5] but expected shape compatible with [5, 4]" in str(report)
+    assert (f"FAIL: backward returned shape ({in_features}, {out_features}) for 'weight' of shape "
+            f"({out_features}, {in_features})") in str(report)
+    assert (f"invalid gradient at index 1 - got [{in_features}, {out_features}] but expected shape compatible with "
+            f"[{out_features}, {in_features}]") in str(report)
 
     # Square weight: the shape fits, the numbers do not.
-    square = NodeCase("linear", lambda r: {"input": r.standard_normal((3, 4)), "weight": r.standard_normal((4, 4)),
-                                           "bias": r.standard_normal(4)})
-    report = verify(square, ours=lambda x, w, b: BrokenLinear.apply(x, w, b, "transpose"))
+    square = registry_sample("linear", "2-D", lambda s: s.inputs["weight"].shape[0] == s.inputs["weight"].shape[1])
+    report = verify("linear", ours=TransposedLinear.apply, samples=[square])
     assert {view for tensor, view in failed(report) if tensor == "grad weight"} == {"reference", "torch", "numerical"}
     assert not {tensor for tensor, _ in failed(report)} & {"output", "grad input", "grad bias"}
 
 
-def test_bias_gradient_not_summed_over_the_batch_is_flagged():
-    # Autograd sums the (2, 3, 5) gradient down to the bias's (5,) by itself, so the values come out right:
+@pytest.mark.parametrize("node", [BiasNotSummedLinear, OldStyleBiasNotSummedLinear])
+def test_bias_gradient_not_summed_over_the_batch_is_flagged(node):
+    # Autograd sums the (*, out) gradient down to the bias's (out,) by itself, so the values come out right:
     # only the shape that backward returned shows the mistake.
-    report = verify("linear", ours=lambda x, w, b: BrokenLinear.apply(x, w, b, "bias not summed"))
+    sample = registry_sample("linear", "leading dims")
+    report = verify("linear", ours=node.apply, samples=[sample])
     assert failed(report) == {("grad bias", "shape")}
-    assert "FAIL: backward returned shape (2, 3, 5) for 'bias' of shape (5,)" in str(report)
+    shape, (out_features, _) = tuple(sample.inputs["input"].shape[:-1]), sample.inputs["weight"].shape
+    assert (f"FAIL: backward returned shape {shape + (out_features,)} for 'bias' of shape ({out_features},)"
+            in str(report))
     assert report.summary() == "1 of 14 checks FAILED: linear (leading dims): grad bias"
 
 
+def test_a_wrapper_hides_the_returned_shape_but_not_the_numbers():
+    # Behind a wrapper the node's class is out of sight: the shape check cannot run, the four views still do.
+    wrapped = verify("linear", ours=lambda x, w, b: BiasNotSummedLinear.apply(x, w, b),
+                     samples=[registry_sample("linear", "leading dims")])
+    assert wrapped.passed and not any(check.view == "shape" for check in wrapped.checks)
+    sample = registry_sample("linear", "2-D", lambda s: s.inputs["weight"].shape[0] != s.inputs["weight"].shape[1])
+    wrapped = verify("linear", ours=lambda x, w, b: TransposedLinear.apply(x, w, b), samples=[sample])
+    assert {("backward", "error"), ("gradcheck", "gradcheck")} <= failed(wrapped)
+
+
+def test_returned_gradients_are_taken_by_calling_the_node_as_the_engine_does():
+    sample = registry_sample("linear", "leading dims")
+    grad_output = torch.ones(sample.inputs["input"].shape[:-1] + (sample.inputs["weight"].shape[0],),
+                             dtype=torch.float64)
+    returned = verify_module.returned_gradients(BiasNotSummedLinear.apply, sample, grad_output, None)
+    assert set(returned) == {"input", "weight", "bias"}
+    assert returned["bias"].shape == grad_output.shape
+    torch.testing.assert_close(returned["input"], grad_output @ sample.inputs["weight"], rtol=0, atol=0)
+    assert verify_module.returned_gradients(lambda *a: None, sample, grad_output, None) == {}
+    # no autograd internals: the node's own static methods and the engine's Context, nothing private
+    source = inspect.getsource(verify_module)
+    for private in ("_forward_cls", "_input_metadata", "torch._C", "torch._functorch", "next_functions"):
+        assert private not in source
+
+
 def test_missing_one_over_n_in_a_mean_is_flagged():
-    report = verify("mse_loss", ours=lambda x, t: MSEWithoutMean.apply(x, t))
+    mean = registry_sample("mse_loss", "mean")
+    report = verify("mse_loss", ours=MSEWithoutMean.apply, samples=[mean])
     assert ("output", "reference") not in failed(report)
     assert {("grad input", "reference"), ("grad target", "reference"), ("grad input", "numerical")} <= failed(report)
     assert 'style="background:#fdd"' in report._repr_html_()
@@ -220,6 +313,10 @@ def test_a_node_that_raises_is_reported_not_propagated():
     assert not report.passed
     assert failed(report) == {("forward", "error")}
     assert "FAIL: raised NotImplementedError: write the forward pass" in str(report)
+    first = cases.samples("relu")[0]
+    not_a_tensor = verify("relu", ours=lambda x: x.detach().numpy(), samples=[first])
+    assert [str(check) for check in not_a_tensor.checks] == [
+        f"relu ({first.note}): forward error: returned a ndarray, not a tensor"]
 
 
 def test_verify_unknown_node():
@@ -227,12 +324,22 @@ def test_verify_unknown_node():
         verify("softplus")
 
 
-def test_registry_covers_every_node():
-    assert set(checks.NODES) == {
-        "add", "mul", "exp", "log", "relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "cross_entropy",
-        "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "embedding",
-        "embedding_bag", "dropout",
-    }
+def test_the_public_face_keeps_its_names_and_the_notebook_form_of_a_case():
+    for name in ("compare", "Comparison", "numerical_gradient", "verify", "verify_all", "Report", "Check", "RTOL",
+                 "ATOL", "NUMERICAL_RTOL", "GRADCHECK_ATOL"):
+        assert hasattr(checks, name), name
+    # A notebook's own inputs, drawn from a NumPy generator: the node and its inputs, as one case.
+    case = checks.NodeCase("cross_entropy", lambda rng: {"input": 3 * rng.standard_normal((5, 4)),
+                                                         "target": np.array([0, 3, 1, 1, 2])})
+    report = checks.verify(case)
+    assert report.summary() == "all 7 checks passed (1 cases)"
+    assert checks.verify(case, ours=WrongSignTanh.apply).failures  # tanh's node on cross-entropy's inputs: wrong
+
+
+def test_check_covers_every_node_of_the_functional_api():
+    public = {name for name, value in vars(in5550.functional).items()
+              if inspect.isfunction(value) and not name.startswith("_") and value.__module__ == "in5550.functional"}
+    assert public <= set(cases.REGISTRY)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -246,11 +353,12 @@ def test_check_command_passes_and_prints_the_table(capsys):
     header = ["node", "tensor", "vs", "reference", "vs", "torch", "vs", "numerical", "result"]
     assert out.splitlines()[0].split() == header
     lines = out.splitlines()
-    for case in checks.CASES:
-        rows = [line.removeprefix(case.name).split() for line in lines if line.startswith(case.name + " ")]
-        assert ["gradgradcheck", "ok"] in rows
+    labels = [f"{name} ({sample.note})" for name in cases.REGISTRY for sample in cases.samples(name)]
+    for label in labels:
+        rows = [line.removeprefix(label).split() for line in lines if line.startswith(label + " ")]
+        assert ["gradgradcheck", "ok"] in rows, label
     assert "FAIL" not in out
-    assert out.strip().endswith(f"checks passed ({len(checks.CASES)} cases)")
+    assert out.strip().endswith(f"checks passed ({len(labels)} cases)")
 
 
 def test_check_command_exits_1_when_a_node_is_broken(monkeypatch, capsys):
@@ -258,11 +366,19 @@ def test_check_command_exits_1_when_a_node_is_broken(monkeypatch, capsys):
     assert main(["check", "--node", "tanh", "--node", "relu"]) == 1
     out = capsys.readouterr().out
     assert "relu" in out and "FAIL" in out
-    assert "checks FAILED: tanh: grad input, gradcheck, gradgradcheck" in out
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("20 of 56 checks FAILED: tanh (2-D): grad input, gradcheck, gradgradcheck; ")
+    assert "relu (" not in summary
 
 
-def test_check_command_rejects_an_unknown_node(capsys):
+@pytest.mark.parametrize("argv, message", [
+    (["check", "--node", "softplus"], "in5550 check: error: unknown node 'softplus' for --node"),
+    (["check", "--seed", str(2**70)], "in5550 check: error: --seed must be in [0, 2**63)"),
+    (["check", "--seed", "-1"], "in5550 check: error: --seed must be in [0, 2**63)"),
+])
+def test_check_command_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["check", "--node", "softplus"])
+        main(argv)
     assert exit_info.value.code == 2
-    assert "in5550 check: error: unknown node 'softplus' for --node" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(message) and len(err.splitlines()) == 1
