@@ -147,6 +147,7 @@ def _binary(d: Draw) -> list[Sample]:
         Sample({"input": d.normal(a, b, c), "other": d.normal(b, 1)}, note="broadcasting"),
         Sample({"input": d.normal(b, 1), "other": d.normal(a, 1, c)}, note="broadcasting both"),
         Sample({"input": d.normal(b, c), "other": 0.5}, note="Python number"),
+        Sample({"input": d.normal(), "other": d.normal(b, c)}, note="0-D and 2-D"),
     ]
 
 
@@ -163,6 +164,7 @@ def _linear(d: Draw) -> list[Sample]:
         Sample(inputs(1), note="batch 1"),
         Sample(inputs(d.size(2, 3), batch), note="leading dims"),
         Sample(no_bias, note="no bias"),
+        Sample(inputs(), note="1-D input"),
     ]
 
 
@@ -189,6 +191,11 @@ def _with_ignored(target: torch.Tensor, index: int = IGNORE) -> torch.Tensor:
     return target
 
 
+def _without(target: torch.Tensor, index: int) -> torch.Tensor:
+    """``target`` with every class ``index`` replaced by another class (0, or 1 when ``index`` is 0)."""
+    return target.masked_fill(target == index, 1 if index == 0 else 0)
+
+
 def _cross_entropy(d: Draw) -> list[Sample]:
     batch, classes = _class_scores(d)
     return [
@@ -202,6 +209,9 @@ def _cross_entropy(d: Draw) -> list[Sample]:
         Sample({"input": d.normal(2, classes, 3), "target": _with_ignored(d.ids(classes, 2, 3))},
                {"reduction": "none"}, "(N, C, d), none"),
         Sample({"input": d.normal(classes), "target": d.ids(classes)}, note="unbatched (C,)"),
+        # exactly one target equals ignore_index 1 (all of them ignored would make the mean NaN)
+        Sample({"input": d.normal(batch, classes), "target": _with_ignored(_without(d.ids(classes, batch), 1), 1)},
+               {"ignore_index": 1}, "ignore_index 1"),
     ]
 
 
@@ -222,6 +232,8 @@ def _probabilities(d: Draw) -> list[Sample]:
         Sample({"input": d.uniform(0.1, 0.9, rows, cols), "target": d.uniform(0, 1, rows, cols)}, note="mean"),
         Sample({"input": d.uniform(0.1, 0.9, 1, cols), "target": d.uniform(0, 1, 1, cols)},
                {"reduction": "sum"}, "batch 1, sum"),
+        Sample({"input": d.uniform(0.1, 0.9, rows), "target": d.uniform(0, 1, rows)}, {"reduction": "none"},
+               "1-D, none"),
     ]
 
 
@@ -248,6 +260,8 @@ def _embedding(d: Draw) -> list[Sample]:
     return [
         Sample({"input": ids, "weight": d.normal(vocab, dim)}, {"padding_idx": 0}, "repeated ids, padding_idx"),
         Sample({"input": d.repeating_ids(vocab, 5), "weight": d.normal(vocab, dim)}, note="1-D ids"),
+        Sample({"input": torch.cat([d.repeating_ids(vocab, 4), torch.tensor([vocab - 1])]),
+                "weight": d.normal(vocab, dim)}, {"padding_idx": -1}, "negative padding_idx"),
     ]
 
 
@@ -255,8 +269,10 @@ def _padding_row(sample: Sample) -> dict:
     """The ``padding_idx`` row of an embedding's weight: looked up, but its gradient is zero by convention."""
     if sample.options.get("padding_idx") is None:
         return {}
-    rows = torch.arange(len(sample.inputs["weight"]))[:, None]
-    return {"weight": (rows == sample.options["padding_idx"]).expand_as(sample.inputs["weight"])}
+    vocab = len(sample.inputs["weight"])
+    rows = torch.arange(vocab)[:, None]
+    padding = sample.options["padding_idx"] % vocab  # a negative padding_idx counts from the end
+    return {"weight": (rows == padding).expand_as(sample.inputs["weight"])}
 
 
 def _embedding_bag(d: Draw) -> list[Sample]:
@@ -280,6 +296,9 @@ def _embedding_bag(d: Draw) -> list[Sample]:
         Sample({"input": d.repeating_ids(vocab, 6).view(2, 3), "weight": d.normal(vocab, dim)}, {"mode": "sum"},
                "sum, 2-D ids"),
         bag("max", "max, padding_idx", padding_idx=1),
+        Sample({"input": d.repeating_ids(vocab, length), "weight": d.normal(vocab, dim)},
+               {"offsets": torch.cat([d.bounds(length, bags), torch.tensor([length])]), "mode": "max",
+                "include_last_offset": True}, "max, include_last_offset"),
     ]
 
 
