@@ -129,8 +129,8 @@ def test_verify_passes_a_correct_node_and_shows_every_tensor():
                 if line.startswith(label + " ")]
         bias = ["grad bias"] if "bias" in sample.inputs else []
         assert rows == ["output", "grad input", "grad weight", *bias, "gradcheck", "gradgradcheck"], label
-    # 2 output checks, 3 per gradient, gradcheck and gradgradcheck: 13 with a bias, 10 without (the 4th sample)
-    assert text.endswith("all 49 checks passed (4 cases)")
+    # 2 output checks, 3 per gradient, gradcheck and gradgradcheck: 13 with a bias, 10 without ("no bias")
+    assert text.endswith("all 62 checks passed (5 cases)")
     assert "<table>" in report._repr_html_() and "#fdd" not in report._repr_html_()
 
 
