@@ -1,170 +1,107 @@
-"""The NumPy reference (forward and hand-derived backward) against PyTorch's own forward and autograd."""
+"""The NumPy reference (forward and hand-derived backward) against PyTorch's own forward and autograd.
+
+Node inputs come from the registry (:mod:`in5550.cases`), drawn from each test's own seed; the few values a test
+writes itself are boundary values that the registry cannot hold (every registry sample is also differentiated
+numerically), or bad input. Each test makes its own generator, so its inputs do not depend on which tests ran
+before it.
+"""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
 
+from in5550 import cases
 from in5550 import reference as ref
 
 # Both sides compute in float64 with the same formulas up to rounding order.
 RTOL, ATOL = 1e-10, 1e-12
-
-rng = np.random.default_rng(0)
-
-
-def normal(*shape):
-    return rng.standard_normal(shape)
+# The registry's samples are drawn from each of these seeds: other seeds, other shapes.
+SEEDS = (0, 1, 2)
 
 
-def away_from_zero(*shape):
-    """Values in +/-[0.2, 1.2]: far from the kink of relu."""
-    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.2, 1.2, size=shape)
+def numpy(value):
+    """A registry value for the reference: tensors as NumPy arrays, anything else as it is."""
+    return value.numpy() if isinstance(value, torch.Tensor) else value
 
 
-def positive(*shape):
+def positive(rng, *shape):
     return rng.uniform(0.2, 2.0, size=shape)
 
 
-def probabilities(*shape):
-    return rng.uniform(0.05, 0.95, size=shape)
-
-
-def targets(classes, *shape):
-    return rng.integers(0, classes, size=shape)
-
-
-def with_ignored(t, ignore_index=-100):
-    t = t.copy()
-    t.flat[::3] = ignore_index
-    return t
-
-
-log_probs = ref.log_softmax(normal(5, 4), 1)
-
-# (name, torch function, positional args, keyword args): every node, several shapes and options.
-CASES = [
-    ("add", torch.add, (normal(3, 4), normal(3, 4)), {}),
-    ("add", torch.add, (normal(2, 3, 4), normal(4)), {}),
-    ("add", torch.add, (normal(3, 1), normal(1, 4)), {}),
-    ("add", torch.add, (normal(), normal(2, 3)), {}),
-    ("mul", torch.mul, (normal(3, 4), normal(3, 4)), {}),
-    ("mul", torch.mul, (normal(2, 1, 4), normal(3, 1)), {}),
-    ("mul", torch.mul, (normal(1), normal(2, 3)), {}),
-    ("exp", torch.exp, (normal(2, 3, 4),), {}),
-    ("log", torch.log, (positive(5),), {}),
-    ("relu", TF.relu, (away_from_zero(3, 4),), {}),
-    ("sigmoid", torch.sigmoid, (normal(1, 6),), {}),
-    ("tanh", torch.tanh, (normal(2, 2, 3),), {}),
-    ("linear", TF.linear, (normal(4, 5), normal(3, 5), normal(3)), {}),
-    ("linear", TF.linear, (normal(2, 3, 5), normal(4, 5), normal(4)), {}),
-    ("linear", TF.linear, (normal(1, 5), normal(4, 5)), {}),
-    ("linear", TF.linear, (normal(5), normal(2, 5), normal(2)), {}),
-    ("softmax", TF.softmax, (normal(4, 5),), {"dim": 1}),
-    ("softmax", TF.softmax, (normal(2, 3, 4),), {"dim": 0}),
-    ("log_softmax", TF.log_softmax, (normal(4, 5),), {"dim": -1}),
-    ("log_softmax", TF.log_softmax, (normal(2, 3, 4),), {"dim": 1}),
-    ("cross_entropy", TF.cross_entropy, (normal(6, 4), targets(4, 6)), {}),
-    ("cross_entropy", TF.cross_entropy, (normal(1, 3), targets(3, 1)), {"reduction": "sum"}),
-    ("cross_entropy", TF.cross_entropy, (normal(6, 4), with_ignored(targets(4, 6))), {"reduction": "none"}),
-    ("cross_entropy", TF.cross_entropy, (normal(6, 4), with_ignored(targets(4, 6), 2)), {"ignore_index": 2}),
-    ("cross_entropy", TF.cross_entropy, (normal(6, 4), with_ignored(targets(4, 6))), {"label_smoothing": 0.2}),
-    ("cross_entropy", TF.cross_entropy, (normal(2, 4, 3), targets(4, 2, 3)), {"label_smoothing": 0.1}),
-    ("cross_entropy", TF.cross_entropy, (normal(4), targets(4)), {}),
-    (
-        "cross_entropy",
-        TF.cross_entropy,
-        (normal(6, 4), with_ignored(targets(4, 6))),
-        {"weight": positive(4), "label_smoothing": 0.3},
-    ),
-    ("nll_loss", TF.nll_loss, (log_probs, targets(4, 5)), {}),
-    ("nll_loss", TF.nll_loss, (log_probs, with_ignored(targets(4, 5))), {"reduction": "sum"}),
-    ("nll_loss", TF.nll_loss, (log_probs, with_ignored(targets(4, 5))), {"weight": positive(4)}),
-    ("nll_loss", TF.nll_loss, (normal(2, 3, 4), targets(3, 2, 4)), {"reduction": "none"}),
-    ("binary_cross_entropy", TF.binary_cross_entropy, (probabilities(6), probabilities(6)), {}),
-    (
-        "binary_cross_entropy",
-        TF.binary_cross_entropy,
-        (probabilities(2, 3), probabilities(2, 3)),
-        {"reduction": "none"},
-    ),
-    (
-        "binary_cross_entropy",
-        TF.binary_cross_entropy,
-        (probabilities(2, 3), probabilities(2, 3)),
-        {"weight": positive(3), "reduction": "sum"},
-    ),
-    ("binary_cross_entropy_with_logits", TF.binary_cross_entropy_with_logits, (normal(6), probabilities(6)), {}),
-    (
-        "binary_cross_entropy_with_logits",
-        TF.binary_cross_entropy_with_logits,
-        (normal(2, 3), probabilities(2, 3)),
-        {"weight": positive(2, 3), "pos_weight": positive(3), "reduction": "none"},
-    ),
-    ("mse_loss", TF.mse_loss, (normal(6), normal(6)), {}),
-    ("mse_loss", TF.mse_loss, (normal(2, 3), normal(2, 3)), {"reduction": "sum"}),
-    ("mse_loss", TF.mse_loss, (normal(2, 3), normal(2, 3)), {"reduction": "none"}),
-    ("embedding", TF.embedding, (np.array([[1, 3, 1], [3, 3, 0]]), normal(5, 3)), {}),
-    ("embedding", TF.embedding, (np.array([2, 0, 2, 4]), normal(5, 2)), {"padding_idx": 0}),
-    ("embedding", TF.embedding, (np.array([[2, 4], [4, 1]]), normal(5, 2)), {"padding_idx": -1}),
-    ("embedding_bag", TF.embedding_bag, (np.array([[1, 2, 1], [0, 3, 3]]), normal(5, 3)), {}),
-    (
-        "embedding_bag",
-        TF.embedding_bag,
-        (np.array([1, 2, 1, 0, 4, 4, 0]), normal(5, 3)),
-        {"offsets": np.array([0, 3, 3, 5]), "mode": "mean", "padding_idx": 0},
-    ),
-    (
-        "embedding_bag",
-        TF.embedding_bag,
-        (np.array([1, 2, 1, 0, 4, 4, 0]), normal(5, 3)),
-        {"offsets": np.array([0, 3, 5]), "mode": "sum", "padding_idx": 4},
-    ),
-    (
-        "embedding_bag",
-        TF.embedding_bag,
-        (np.array([1, 2, 1, 0, 4, 4]), normal(5, 3)),
-        {"offsets": np.array([0, 2, 4, 6]), "mode": "max", "include_last_offset": True},
-    ),
-    (
-        "embedding_bag",
-        TF.embedding_bag,
-        (np.array([[1, 2, 2, 0], [3, 0, 0, 0]]), normal(5, 4)),
-        {"mode": "max", "padding_idx": 0},
-    ),
-]
-
-
-def to_torch(value):
-    if isinstance(value, np.ndarray):
-        return torch.tensor(value, requires_grad=value.dtype.kind == "f")
-    return value
-
-
 def torch_forward_backward(fn, args, kwargs, grad_output):
-    """PyTorch's output and autograd gradients of the floating-point arguments, for upstream ``grad_output``."""
-    tensors = [to_torch(a) for a in args]
+    """PyTorch's output and autograd gradients of the floating-point tensor arguments, for upstream
+    ``grad_output``; NumPy arrays among ``args`` and ``kwargs`` are passed as tensors."""
+    tensors = [torch.tensor(a, requires_grad=a.dtype.kind == "f") if isinstance(a, np.ndarray) else a for a in args]
     out = fn(*tensors, **{k: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()})
-    leaves = [t for t in tensors if t.requires_grad]
+    leaves = [t for t in tensors if isinstance(t, torch.Tensor) and t.requires_grad]
     grads = torch.autograd.grad(out, leaves, torch.as_tensor(grad_output))
     return out.detach().numpy(), [g.numpy() for g in grads]
 
 
-@pytest.mark.parametrize("name, torch_fn, args, kwargs", CASES, ids=[c[0] for c in CASES])
-def test_reference_matches_pytorch_autograd(name, torch_fn, args, kwargs):
+def check_against_torch(name, torch_fn, args, kwargs, rng, note=""):
+    """The reference's output and gradients of ``name`` against PyTorch's on ``args`` (NumPy arrays and numbers)."""
     forward, backward = getattr(ref, name), getattr(ref, name + "_backward")
     out = forward(*args, **kwargs)
-    grad_output = normal(*np.shape(out))
+    grad_output = rng.standard_normal(np.shape(out))
     torch_out, torch_grads = torch_forward_backward(torch_fn, args, kwargs, grad_output)
-
-    np.testing.assert_allclose(out, torch_out, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(out, torch_out, rtol=RTOL, atol=ATOL, err_msg=note)
     grads = backward(grad_output, *args, **kwargs)
-    # One gradient per floating-point argument, in order; None only for an absent optional argument.
-    floats = [a for a in args if a.dtype.kind == "f"]
-    assert len(grads) == len(floats) + (name == "linear" and len(args) == 2)
-    for grad, arg, expected in zip(grads, floats, torch_grads):
-        assert grad.shape == arg.shape
-        np.testing.assert_allclose(grad, expected, rtol=RTOL, atol=ATOL)
+    # One gradient per floating-point argument, in order (a Python number gets one of shape ()); None only for
+    # an absent optional argument (linear's bias).
+    floats = [a for a in args if np.asarray(a).dtype.kind == "f"]
+    assert len(grads) == len(floats) + (name == "linear" and len(args) == 2), note
+    tensor_grads = iter(torch_grads)
+    for grad, arg in zip(grads, floats):
+        assert np.shape(grad) == np.shape(arg), note
+        if isinstance(arg, np.ndarray):
+            np.testing.assert_allclose(grad, next(tensor_grads), rtol=RTOL, atol=ATOL, err_msg=note)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", list(cases.REGISTRY))
+def test_reference_matches_pytorch_autograd(name, seed):
+    info = cases.REGISTRY[name]
+    rng = np.random.default_rng(seed)
+    for sample in cases.samples(name, seed=seed, dtype=torch.float64):
+        args, options = [numpy(v) for v in sample.args()], {k: numpy(v) for k, v in sample.options.items()}
+        if info.reference_args:  # dropout: the reference takes the mask that PyTorch drew
+            torch.manual_seed(seed)
+            output = info.torch_function()(*sample.args(), **sample.options)
+            args = [numpy(v) for v in info.reference_args(sample.inputs, output)]
+
+            def torch_fn(x, mask, **options):  # PyTorch's own dropout, drawing the same mask again
+                torch.manual_seed(seed)
+                return info.torch_function()(x, **options)
+        else:
+            torch_fn = info.torch_function()
+        check_against_torch(name, torch_fn, args, options, rng, note=f"{name} ({sample.note})")
+
+
+# Options of the reference that the functional API does not take, and so the registry does not hold: class
+# weights, and pos_weight. Each draws a registry sample and adds the option.
+def _class_weights(sample, rng):
+    scores = sample.inputs["input"]
+    return {"weight": positive(rng, scores.shape[1] if scores.dim() > 1 else scores.shape[0])}
+
+
+def _elementwise_weights(sample, rng):
+    shape = tuple(sample.inputs["input"].shape)
+    return {"weight": positive(rng, *shape), "pos_weight": positive(rng, *shape[-1:])}
+
+
+@pytest.mark.parametrize("name, extra", [
+    ("cross_entropy", _class_weights),
+    ("nll_loss", _class_weights),
+    ("binary_cross_entropy", lambda sample, rng: {"weight": positive(rng, *sample.inputs["input"].shape[-1:])}),
+    ("binary_cross_entropy_with_logits", _elementwise_weights),
+])
+def test_reference_options_beyond_the_functional_api_match_pytorch(name, extra):
+    rng = np.random.default_rng(7)
+    for sample in cases.samples(name, seed=7):
+        options = {**{k: numpy(v) for k, v in sample.options.items()}, **extra(sample, rng)}
+        check_against_torch(name, cases.REGISTRY[name].torch_function(), [numpy(v) for v in sample.args()], options,
+                            rng, note=f"{name} ({sample.note}) with {sorted(options)}")
 
 
 def test_linear_without_bias_returns_none_for_the_bias():
@@ -187,7 +124,7 @@ def test_embedding_bag_mean_leaves_padding_out_of_the_bag_size():
 
 
 def test_embedding_bag_empty_bag_gives_zeros_and_no_gradient():
-    ids, offsets, weight = np.array([1, 2]), np.array([0, 2, 2]), normal(3, 2)
+    ids, offsets, weight = np.array([1, 2]), np.array([0, 2, 2]), np.random.default_rng(0).standard_normal((3, 2))
     out = ref.embedding_bag(ids, weight, offsets=offsets, mode="max")
     np.testing.assert_array_equal(out[1:], 0.0)
     grad_output = np.array([[0.0, 0.0], [5.0, 5.0], [5.0, 5.0]])  # only the empty bags have a gradient
@@ -197,11 +134,11 @@ def test_embedding_bag_empty_bag_gives_zeros_and_no_gradient():
 
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
 def test_dropout_matches_pytorch_given_its_mask(p):
-    x = torch.tensor(away_from_zero(4, 5), requires_grad=True)
+    x = cases.samples("dropout", seed=3)[0].inputs["input"].requires_grad_()  # no zeros: +/-[0.2, 1.2]
     torch.manual_seed(3)
     y = TF.dropout(x, p=p)
     mask = (y != 0).numpy()  # x has no zeros: a zero output is a dropped unit
-    grad_output = normal(4, 5)
+    grad_output = np.random.default_rng(3).standard_normal(tuple(x.shape))
     (torch_grad,) = torch.autograd.grad(y, x, torch.tensor(grad_output))
     np.testing.assert_allclose(ref.dropout(x.detach().numpy(), mask, p=p), y.detach().numpy(), rtol=RTOL, atol=ATOL)
     (grad,) = ref.dropout_backward(grad_output, x.detach().numpy(), mask, p=p)
@@ -209,13 +146,13 @@ def test_dropout_matches_pytorch_given_its_mask(p):
 
 
 def test_dropout_is_the_identity_when_not_training():
-    x, mask = normal(3), np.array([0, 1, 0])
+    x, mask = np.random.default_rng(0).standard_normal(3), np.array([0, 1, 0])
     np.testing.assert_array_equal(ref.dropout(x, mask, p=0.5, training=False), x)
     np.testing.assert_array_equal(ref.dropout_backward(np.ones(3), x, mask, p=0.5, training=False)[0], np.ones(3))
 
 
 def test_cross_entropy_with_every_target_ignored_gives_nan_like_pytorch():
-    x, t = normal(2, 3), np.array([-100, -100])
+    x, t = np.random.default_rng(0).standard_normal((2, 3)), np.array([-100, -100])
     expected = TF.cross_entropy(torch.tensor(x), torch.tensor(t))
     assert np.isnan(ref.cross_entropy(x, t)) and torch.isnan(expected)
 
@@ -223,6 +160,8 @@ def test_cross_entropy_with_every_target_ignored_gives_nan_like_pytorch():
 # --------------------------------------------------------------------------------------------------------------
 # Stability: large logits and probabilities of exactly 0 and 1
 # --------------------------------------------------------------------------------------------------------------
+# Boundary values written out, not drawn: saturated logits (softmax exactly 0 and 1) and probabilities of exactly 0
+# and 1 are where finite differences, which every registry sample goes through, cannot go.
 
 
 @pytest.mark.parametrize(
@@ -263,11 +202,12 @@ def test_reference_is_finite_and_equal_to_pytorch_at_extremes(name, torch_fn, ar
 @pytest.mark.parametrize("two_d", [False, True])
 def test_manual_mlp_backpropagation_equals_autograd(two_d):
     vocab, dim, hidden, classes = 7, 4, 5, 3
+    normal = np.random.default_rng(int(two_d)).standard_normal
     params = {
-        "embedding.weight": normal(vocab, dim),
-        "hidden.weight": normal(hidden, dim),
+        "embedding.weight": normal((vocab, dim)),
+        "hidden.weight": normal((hidden, dim)),
         "hidden.bias": normal(hidden),
-        "output.weight": normal(classes, hidden),
+        "output.weight": normal((classes, hidden)),
         "output.bias": normal(classes),
     }
     if two_d:  # padded sentences of equal length, repeated ids
@@ -298,8 +238,8 @@ def test_manual_mlp_backpropagation_equals_autograd(two_d):
 def test_mlp_forward_names_missing_parameters():
     with pytest.raises(KeyError, match=r"mlp_forward: argument 'params' lacks \['output.bias'\]"):
         ref.mlp_forward(
-            {"embedding.weight": normal(3, 2), "hidden.weight": normal(2, 2), "hidden.bias": normal(2),
-             "output.weight": normal(2, 2)},
+            {"embedding.weight": np.ones((3, 2)), "hidden.weight": np.ones((2, 2)), "hidden.bias": np.ones(2),
+             "output.weight": np.ones((2, 2))},
             np.array([[1, 2]]), np.array([0]),
         )
 
