@@ -52,7 +52,7 @@ def chosen_command(argv: list[str]) -> str | None:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand, from ``COMMANDS`` alone; only ``command``'s module (if it names one) is
     imported, to add its arguments. That command's sub-parser is ``args._parser`` after parsing."""
-    parser = Parser(prog="in5550", description=__doc__.splitlines()[0])
+    parser = Parser(prog="in5550", description="The in5550 command line: one subcommand per job.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
