@@ -1,5 +1,6 @@
 """Training and evaluation (in5550.train): scores, features, the loop, early stopping, reproducibility, figures."""
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -125,3 +126,92 @@ def test_a_short_training_on_real_sst2(shared_data_dir):
     result = train.train(small, settings, "custom", seed=0, progress=False)
     assert result.history.train_loss[1] < result.history.train_loss[0]
     assert result.dev.accuracy > 0.6  # chance is about 0.5
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Early stopping with a dev curve known in advance. The optimiser below zeroes the output weights and sets the
+# output bias at each step (one step per epoch), so the model predicts one class for every sentence and each
+# epoch's dev accuracy is the share of that class in dev: the best epoch is neither the first nor the last.
+
+DEV_LABELS = [0] * 5 + [1] * 3 + [2] * 2  # constant predictions score 0.5, 0.3 or 0.2
+TRAIN_LABELS = [0, 1, 2, 2]
+# per epoch: the output bias set by that epoch's step; epoch 3 is the best, epoch 5 ties it with other parameters
+BIASES = [[0.0, 0.0, 1.0], [0.0, 2.0, 0.0], [3.0, 0.0, 0.0], [0.0, 4.0, 0.0], [5.0, 0.0, 0.0], [0.0, 0.0, 6.0],
+          [7.0, 0.0, 0.0], [0.0, 0.0, 8.0]]
+SHARE = {0: 0.5, 1: 0.3, 2: 0.2}
+
+
+class ScriptedOutput(torch.optim.SGD):
+    """An optimiser whose k-th step sets the output layer to weight 0 and bias ``BIASES[k]``."""
+
+    def __init__(self, model):
+        super().__init__(model.parameters(), lr=0.0)
+        self.model, self.steps = model, 0
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.model.output.weight.zero_()
+        self.model.output.bias.copy_(torch.tensor(BIASES[self.steps]))
+        self.steps += 1
+
+
+def mean_cross_entropy(bias, labels):
+    """Mean of -log softmax(bias)[label], computed with math."""
+    log_z = math.log(sum(math.exp(b) for b in bias))
+    return sum(log_z - bias[label] for label in labels) / len(labels)
+
+
+def scripted_fit(patience, epochs=len(BIASES)):
+    words = ["good", "bad", "plain"]
+    train_examples = [Example(label, [words[label], "film"]) for label in TRAIN_LABELS]
+    dev_examples = [Example(label, [words[k % 3], "film"]) for k, label in enumerate(DEV_LABELS)]
+    vocab = data.Vocabulary.build(example.tokens for example in train_examples)
+    model = train.build_model(len(vocab), 3, SAMPLE, "custom", seed=0)
+    optimizer = ScriptedOutput(model)
+    history = train.fit(model, train_examples, dev_examples, vocab, optimizer, epochs=epochs, batch_size=8,
+                        patience=patience, progress=False)
+    return model, history, dev_examples, vocab
+
+
+def test_fit_keeps_the_parameters_of_the_best_epoch_not_the_last():
+    model, history, dev_examples, vocab = scripted_fit(patience=3)
+    predicted = [max(range(3), key=bias.__getitem__) for bias in BIASES]
+    # epochs 4, 5 and 6 do not beat epoch 3 (epoch 5 only ties it): patience 3 stops after epoch 6
+    assert history.epoch == [1, 2, 3, 4, 5, 6]
+    assert history.dev_accuracy == pytest.approx([SHARE[c] for c in predicted[:6]])
+    assert history.best_epoch == 3
+    assert history.dev_loss == pytest.approx([mean_cross_entropy(b, DEV_LABELS) for b in BIASES[:6]])
+    # epoch k trains with the parameters set by step k - 1 (epoch 1 with the initial ones)
+    assert history.train_accuracy[1:] == pytest.approx([TRAIN_LABELS.count(c) / 4 for c in predicted[:5]])
+    assert history.train_loss[1:] == pytest.approx([mean_cross_entropy(b, TRAIN_LABELS) for b in BIASES[:5]])
+    # the model handed back is epoch 3's, not epoch 6's (nor epoch 5's, which scored as well)
+    assert model.output.bias.tolist() == BIASES[2]
+    assert train.evaluate(model, dev_examples, vocab).accuracy == SHARE[0]
+
+
+def test_fit_without_early_stop_still_restores_the_best_epoch():
+    model, history, _, _ = scripted_fit(patience=len(BIASES))
+    assert history.epoch == list(range(1, len(BIASES) + 1)) and history.best_epoch == 3
+    assert model.output.bias.tolist() == BIASES[2]
+
+
+def test_fit_with_patience_one_stops_at_the_first_epoch_without_improvement():
+    model, history, _, _ = scripted_fit(patience=1)
+    assert history.epoch == [1, 2, 3, 4] and history.best_epoch == 3
+    assert model.output.bias.tolist() == BIASES[2]
+
+
+def test_evaluate_restores_the_training_mode_and_scores_by_hand():
+    _, _, dev_examples, vocab = scripted_fit(patience=1)
+    model = train.build_model(len(vocab), 3, SAMPLE, "custom", seed=0)
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.copy_(torch.tensor([0.0, 1.0, 0.5]))
+    for mode in (True, False):
+        model.train(mode)
+        result = train.evaluate(model, dev_examples, vocab)
+        assert model.training is mode
+        assert result.accuracy == SHARE[1]
+        assert result.loss == pytest.approx(mean_cross_entropy([0.0, 1.0, 0.5], DEV_LABELS))
+        assert result.confusion == [[0, 5, 0], [0, 3, 0], [0, 2, 0]]
+        assert result.macro_f1 == pytest.approx((0 + 2 * 3 / (2 * 3 + 7) + 0) / 3)
