@@ -1,5 +1,6 @@
 """Training and evaluation (in5550.train): scores, features, the loop, early stopping, reproducibility, figures."""
 
+import copy
 import math
 from dataclasses import replace
 
@@ -215,3 +216,51 @@ def test_evaluate_restores_the_training_mode_and_scores_by_hand():
         assert result.loss == pytest.approx(mean_cross_entropy([0.0, 1.0, 0.5], DEV_LABELS))
         assert result.confusion == [[0, 5, 0], [0, 3, 0], [0, 2, 0]]
         assert result.macro_f1 == pytest.approx((0 + 2 * 3 / (2 * 3 + 7) + 0) / 3)
+
+
+def test_fit_follows_a_training_loop_written_out_by_hand(sample):
+    # The documented contract of fit, written independently: the batch order from torch.randperm on a generator
+    # seeded with `seed`, dropout from the global generator seeded with `seed`, Adam steps on the mean
+    # cross-entropy; the epoch's loss and accuracy are means over its examples. Padded batches here, the
+    # embedding-bag form in fit.
+    settings = replace(SAMPLE, epochs=3, patience=3)
+    featured, vocab = train.prepare(sample, settings)
+    model = train.build_model(len(vocab), 2, settings, "torch", seed=0)
+    by_hand = copy.deepcopy(model)
+    history = train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, settings),
+                        epochs=3, batch_size=settings.batch_size, patience=3, seed=5, progress=False)
+
+    def padded(examples):
+        rows = [vocab.encode(example.tokens) for example in examples]
+        width = max(map(len, rows))
+        ids = torch.tensor([row + [0] * (width - len(row)) for row in rows])
+        return ids, torch.tensor([example.label for example in examples])
+
+    optimizer = torch.optim.Adam(by_hand.parameters(), lr=settings.lr)
+    torch.manual_seed(5)
+    order = torch.Generator().manual_seed(5)
+    losses, accuracies, dev_accuracies = [], [], []
+    n = len(featured.train)
+    for _ in range(3):
+        by_hand.train()
+        permutation = torch.randperm(n, generator=order).tolist()
+        loss_sum, correct = 0.0, 0
+        for start in range(0, n, settings.batch_size):
+            ids, labels = padded([featured.train[i] for i in permutation[start: start + settings.batch_size]])
+            logits = by_hand(ids)
+            loss = torch.nn.functional.cross_entropy(logits, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(labels)
+            correct += (logits.argmax(1) == labels).sum().item()
+        losses.append(loss_sum / n)
+        accuracies.append(correct / n)
+        by_hand.eval()
+        with torch.no_grad():
+            ids, labels = padded(featured.dev)
+            dev_accuracies.append((by_hand(ids).argmax(1) == labels).double().mean().item())
+
+    assert history.train_loss == pytest.approx(losses, rel=1e-4)
+    assert history.train_accuracy == accuracies
+    assert history.dev_accuracy == pytest.approx(dev_accuracies)
