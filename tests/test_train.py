@@ -264,3 +264,124 @@ def test_fit_follows_a_training_loop_written_out_by_hand(sample):
     assert history.train_loss == pytest.approx(losses, rel=1e-4)
     assert history.train_accuracy == accuracies
     assert history.dev_accuracy == pytest.approx(dev_accuracies)
+
+
+@pytest.mark.parametrize("name", ["ngrams", "min_freq", "embedding_dim", "batch_size", "epochs", "patience"])
+def test_settings_take_positive_integers_only(name):
+    assert getattr(replace(SAMPLE, **{name: 1}), name) == 1
+    for bad in (0, -3, 2.0, True, "4"):
+        with pytest.raises(ValueError, match=rf"^Settings: {name} must be a positive integer, got {bad!r}$"):
+            replace(SAMPLE, **{name: bad})
+
+
+def test_settings_accept_the_edges_of_their_ranges():
+    edge = replace(SAMPLE, hidden_dims=[1, 2], dropout=0.0, lr=1e-12, weight_decay=0.0)
+    assert edge.hidden_dims == (1, 2) and edge.dropout == 0.0
+    assert replace(SAMPLE, hidden_dims=()).hidden_dims == ()
+    for bad in ((0,), (2, 1.5)):
+        with pytest.raises(ValueError, match=r"^Settings: hidden_dims must be positive integers, got \["):
+            replace(SAMPLE, hidden_dims=bad)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=rf"^Settings: dropout must be in \[0, 1\), got {bad!r}$"):
+            replace(SAMPLE, dropout=bad)
+    with pytest.raises(ValueError, match=r"^Settings: lr must be positive, got -0.1$"):
+        replace(SAMPLE, lr=-0.1)
+
+
+@pytest.mark.parametrize("name", ["epochs", "batch_size", "patience"])
+def test_fit_rejects_each_count_that_is_not_a_positive_integer(sample, name):
+    featured, vocab = train.prepare(sample, SAMPLE)
+    model = train.build_model(len(vocab), 2, SAMPLE, "custom", seed=0)
+    counts = dict(epochs=1, batch_size=8, patience=1)
+    for bad in (0, 1.0):
+        with pytest.raises(ValueError, match=rf"^fit: {name} must be a positive integer, got {bad!r}$"):
+            train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, SAMPLE),
+                      **{**counts, name: bad}, progress=False)
+
+
+def test_fit_shows_a_progress_bar_only_when_asked(sample, capsys):
+    featured, vocab = train.prepare(sample, SAMPLE)
+    model = train.build_model(len(vocab), 2, SAMPLE, "custom", seed=0)
+    for progress in (False, True):
+        train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, SAMPLE), epochs=2,
+                  batch_size=8, patience=2, progress=progress, desc="warming up")
+        err = capsys.readouterr().err
+        if progress:
+            assert "warming up" in err and "epoch" in err and "loss=" in err and "dev_acc=" in err
+        else:
+            assert err == ""
+
+
+@pytest.mark.parametrize("labels, predictions, message", [
+    (torch.tensor([0, 1]), torch.tensor([0, 1, 1]), r"got \(2,\) and \(3,\)"),
+    (torch.tensor([[0, 1]]), torch.tensor([[0, 1]]), r"got \(1, 2\) and \(1, 2\)"),
+    (torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long), r"got \(0,\) and \(0,\)"),
+])
+def test_scores_rejects_empty_or_mismatched_or_2d_inputs(labels, predictions, message):
+    with pytest.raises(ValueError, match=r"^scores: labels and predictions must be non-empty and of the same 1-D "
+                                         r"shape, " + message):
+        train.scores(labels, predictions, 2)
+
+
+def test_prepare_adds_ngrams_and_builds_the_vocabulary_from_train_only():
+    splits = data.Splits([Example(0, ["a", "b"]), Example(1, ["a", "c", "c"])], [Example(0, ["d", "a"])],
+                         [Example(1, ["e"])], ["neg", "pos"])
+    featured, vocab = train.prepare(splits, replace(SAMPLE, ngrams=2, min_freq=1))
+    assert featured.dev[0].tokens == ["d", "a", "d a"] and featured.test[0].tokens == ["e"]
+    assert featured.label_names == ["neg", "pos"]
+    assert set(vocab.itos) == {"<pad>", "<unk>", "a", "b", "c", "a b", "a c", "c c"}
+    _, frequent = train.prepare(splits, replace(SAMPLE, ngrams=1, min_freq=2))
+    assert set(frequent.itos) == {"<pad>", "<unk>", "a", "c"}
+
+
+def test_build_model_follows_the_settings_and_the_seed():
+    settings = replace(SAMPLE, embedding_dim=5, hidden_dims=(7, 3), dropout=0.25)
+    model = train.build_model(40, 4, settings, "torch", seed=2)
+    assert model.embedding.weight.shape == (40, 5) and [layer.out_features for layer in model.hidden] == [7, 3]
+    assert model.output.weight.shape == (4, 3) and model.dropout.p == 0.25 and model.backend == "torch"
+    torch.manual_seed(2)
+    again = train.MLPClassifier(40, 5, [7, 3], 4, 0.25, "custom")
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+
+
+def test_make_optimizer_is_adam_with_the_settings():
+    model = train.build_model(10, 2, SAMPLE, "custom", seed=0)
+    optimizer = train.make_optimizer(model, replace(SAMPLE, lr=0.125, weight_decay=0.01))
+    assert isinstance(optimizer, torch.optim.Adam)
+    assert optimizer.param_groups[0]["lr"] == 0.125 and optimizer.param_groups[0]["weight_decay"] == 0.01
+    assert len(optimizer.param_groups[0]["params"]) == len(list(model.parameters()))
+
+
+def test_plot_histories_draws_each_run_with_its_best_epoch(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    drawn = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: (drawn.append(figure),
+                                                                             save(figure, *args, **kwargs))[1])
+    first = train.History([1, 2, 3], [0.9, 0.5, 0.4], [0.5, 0.7, 0.8], [0.8, 0.6, 0.7], [0.6, 0.75, 0.7], 2)
+    second = train.History([1, 2], [1.0, 0.8], [0.4, 0.6], [0.9, 0.85], [0.5, 0.55], 2)
+    train.plot_histories({"ours": first, "theirs": second}, tmp_path / "c.png", title="both")
+    (figure,) = drawn
+    loss_axes, accuracy_axes = figure.axes
+    assert figure._suptitle.get_text() == "both"
+    assert (loss_axes.get_title(), loss_axes.get_xlabel(), loss_axes.get_ylabel()) == ("loss", "epoch",
+                                                                                     "cross-entropy loss")
+    assert (accuracy_axes.get_title(), accuracy_axes.get_ylabel()) == ("accuracy", "accuracy")
+    curves = [(line.get_label(), list(line.get_xdata()), list(line.get_ydata()), line.get_linestyle(),
+               line.get_color(), line.get_linewidth()) for line in loss_axes.lines]
+    assert curves == [("ours train", [1, 2, 3], [0.9, 0.5, 0.4], "-", "C0", 3.5),
+                      ("ours dev", [1, 2, 3], [0.8, 0.6, 0.7], "--", "C0", 3.5),
+                      ("theirs train", [1, 2], [1.0, 0.8], "-", "C1", 1.5),
+                      ("theirs dev", [1, 2], [0.9, 0.85], "--", "C1", 1.5)]
+    accuracy_lines = accuracy_axes.lines
+    curves = [line for line in accuracy_lines if line.get_marker() != "o"]
+    assert [(list(line.get_ydata()), line.get_linestyle()) for line in curves] == [
+        ([0.5, 0.7, 0.8], "-"), ([0.6, 0.75, 0.7], "--"), ([0.4, 0.6], "-"), ([0.5, 0.55], "--")]
+    markers = [line for line in accuracy_lines if line.get_marker() == "o"]
+    assert all(m.get_fillstyle() == "none" and m.get_markersize() == 8 for m in markers)
+    assert [(list(m.get_xdata()), list(m.get_ydata()), m.get_color()) for m in markers] == [([2], [0.75], "C0"),
+                                                                                           ([2], [0.55], "C1")]
+    assert [text.get_text() for text in accuracy_axes.get_legend().get_texts()] == [
+        "ours train", "ours dev", "theirs train", "theirs dev"]
+    assert figure.get_size_inches().tolist() == [10, 4]
