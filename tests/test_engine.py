@@ -411,6 +411,11 @@ def test_numbers_become_named_constant_leaves():
     y = 0.5 * x + 3
     assert engine.describe(y.inputs[0]).endswith(" = 0.5 * x") and y.inputs[1].name == "3"
     assert engine.describe(engine.add(2.5, x, name="z")) == "z = 2.5 + x"
+    r = (3 + x).named("r")
+    assert engine.describe(r) == "r = 3 + x" and r.inputs[1] is x
+    engine.forward(r)
+    assert r.value.tolist() == [4.0, 1.0]
+    assert repr(r) == "Variable(r = 3 + x, value=tensor([4., 1.]), grad=None)"
     engine.forward(y)
     engine.backward(y, torch.ones(2))
     assert y.value.tolist() == [3.5, 2.0] and x.grad.tolist() == [0.5, 0.5]

@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", action="store_true",
                         help="do not run: print the surviving mutants of the last run, with their diffs")
     parser.add_argument("--fresh", action="store_true", help="forget the results of earlier runs")
+    parser.add_argument("--retest", action="store_true",
+                        help="run again only the mutants that survived the last run (after adding tests)")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -194,10 +196,20 @@ def main(argv: list[str] | None = None) -> int:
         if not args.show:
             if args.fresh:
                 shutil.rmtree(work, ignore_errors=True)
+            again, retest = [], args.retest and (work / "mutants").is_dir()
+            if retest:
+                _, last = score(name, results(work), equivalent)
+                again = last["survived"] + last["untested"] + [m.split()[0] for m in last["other"]]
+                if not again:
+                    print(f"== {name}: nothing survived the last run")
             work = prepare(name)
-            print(f"== {name}: mutating {MODULES[name][0]}, tests {' '.join(MODULES[name][1])}", flush=True)
-            run = subprocess.run(mutmut_command() + ["run", "--max-children", str(args.jobs)], cwd=work,
-                                 env=environment(), check=False)
+            print(f"== {name}: mutating {MODULES[name][0]}, tests {' '.join(MODULES[name][1])}"
+                  + (f", {len(again)} surviving mutants again" if again else ""), flush=True)
+            if retest and not again:
+                run = subprocess.CompletedProcess([], 0)
+            else:
+                run = subprocess.run(mutmut_command() + ["run", "--max-children", str(args.jobs), *again], cwd=work,
+                                     env=environment(), check=False)
             if run.returncode != 0:
                 print(f"{name}: mutmut failed (exit status {run.returncode}); see the output above", file=sys.stderr)
                 below.append(name)
