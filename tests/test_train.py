@@ -2,10 +2,14 @@
 
 import copy
 import math
+import re
+import struct
+import time
 from dataclasses import replace
 
 import pytest
 import torch
+from matplotlib.font_manager import FontProperties
 
 from in5550 import data, train
 from in5550.data import Example
@@ -302,14 +306,26 @@ def test_fit_rejects_each_count_that_is_not_a_positive_integer(sample, name):
 def test_fit_shows_a_progress_bar_only_when_asked(sample, capsys):
     featured, vocab = train.prepare(sample, SAMPLE)
     model = train.build_model(len(vocab), 2, SAMPLE, "custom", seed=0)
-    for progress in (False, True):
+    for progress, desc in ((False, {}), (True, {"desc": "warming up"}), (True, {})):
         train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, SAMPLE), epochs=2,
-                  batch_size=8, patience=2, progress=progress, desc="warming up")
+                  batch_size=8, patience=2, progress=progress, **desc)
         err = capsys.readouterr().err
         if progress:
-            assert "warming up" in err and "epoch" in err and "loss=" in err and "dev_acc=" in err
+            assert re.search(rf"(^|\r){desc.get('desc', 'training')}: ", err)
+            assert "epoch/s" in err and re.search(r"dev_acc=\d\.\d{3}, loss=\d\.\d{3}", err)
+            assert err.endswith("\r")  # the bar is cleared once done, leaving the terminal as it was
         else:
             assert err == ""
+
+
+def test_train_times_itself_and_names_its_bar_after_the_backend(sample, capsys):
+    before = time.perf_counter()
+    result = train.train(sample, replace(SAMPLE, epochs=1), "torch", seed=0)
+    elapsed = time.perf_counter() - before
+    assert 0 < result.seconds <= elapsed
+    assert re.search(r"(^|\r)torch: ", capsys.readouterr().err)
+    train.train(sample, replace(SAMPLE, epochs=1), "torch", seed=0, desc="run 1")
+    assert re.search(r"(^|\r)run 1: ", capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("labels, predictions, message", [
@@ -385,3 +401,21 @@ def test_plot_histories_draws_each_run_with_its_best_epoch(tmp_path, monkeypatch
     assert [text.get_text() for text in accuracy_axes.get_legend().get_texts()] == [
         "ours train", "ours dev", "theirs train", "theirs dev"]
     assert figure.get_size_inches().tolist() == [10, 4]
+    small = FontProperties(size="small").get_size_in_points()
+    assert all(text.get_fontsize() == small for text in accuracy_axes.get_legend().get_texts())
+    # PNG header: width and height in pixels at 100 dpi
+    assert struct.unpack(">II", (tmp_path / "c.png").read_bytes()[16:24]) == (1000, 400)
+
+
+def test_plot_histories_without_a_title_makes_the_folders_it_needs(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    drawn = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: (drawn.append(figure),
+                                                                             save(figure, *args, **kwargs))[1])
+    history = train.History([1], [0.5], [0.5], [0.5], [0.5], 1)
+    for name in ("one.png", "two.png"):  # the second finds the folders there already
+        path = train.plot_histories({"run": history}, tmp_path / "a" / "b" / name)
+        assert path == tmp_path / "a" / "b" / name and path.read_bytes()[:4] == b"\x89PNG"
+    assert drawn[0].get_suptitle() == ""
