@@ -307,8 +307,8 @@ def test_fit_shows_a_progress_bar_only_when_asked(sample, capsys):
     featured, vocab = train.prepare(sample, SAMPLE)
     model = train.build_model(len(vocab), 2, SAMPLE, "custom", seed=0)
     for progress, desc in ((False, {}), (True, {"desc": "warming up"}), (True, {})):
-        train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, SAMPLE), epochs=2,
-                  batch_size=8, patience=2, progress=progress, **desc)
+        train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, SAMPLE), epochs=1,
+                  batch_size=8, patience=1, progress=progress, **desc)
         err = capsys.readouterr().err
         if progress:
             assert re.search(rf"(^|\r){desc.get('desc', 'training')}: ", err)
