@@ -6,10 +6,11 @@ change that no test notices ("survived") is a line of code that the suite does n
 module is the share of its mutants that some test kills, leaving out those recorded as equivalent (a change that
 cannot alter behaviour) in ``tools/mutation_equivalent.txt``, each with its reason.
 
-Each module is run against its own test selection (see ``MODULES``), so that a module takes minutes, not hours,
-on a small machine; one module at a time, one test process at a time (``--jobs``). The work happens in
-``build/mutation/<module>/`` (a copy of the package and the tests; the repository itself is never changed), so a
-second run only retests what changed. Needs ``pip install -e .[dev]`` (mutmut is in the dev extras).
+Each module is run against its own test selection (see ``MODULES``): only the tests written for it, and of
+those only the ones that reach the mutated function, so a module's few hundred mutants take tens of minutes on
+two cores rather than hours. One module at a time, one test process at a time (``--jobs``). The work happens in
+``build/mutation/<module>/`` (a copy of the package and the tests; the repository itself is never changed), so
+a later run can retest only what survived. Needs ``pip install -e .[dev]`` (mutmut is in the dev extras).
 
 Examples::
 
@@ -17,6 +18,8 @@ Examples::
     python tools/mutation.py engine train    # two of them
     python tools/mutation.py --list          # the modules and their tests
     python tools/mutation.py --show engine   # after a run: the diff of each surviving mutant of engine
+    python tools/mutation.py --retest engine # after adding tests: only the survivors again
+    python tools/mutation.py reference --only 'in5550.reference.x_*_backward*'   # a part of a large module
 
 Prints, per module: killed, survived (not recorded as equivalent), equivalent, timeouts, untested (no test of
 the selection reaches the function) and the score ``killed / (killed + survived + untested)``; the exit status is
@@ -149,9 +152,11 @@ def score(name: str, statuses: dict[str, str], equivalent: dict[str, str]) -> tu
     """The module's score and its mutants grouped by outcome. A timeout counts as killed (the mutant made the
     tests hang, which they notice); an untested mutant counts against the score."""
     groups: dict[str, list[str]] = {"killed": [], "survived": [], "equivalent": [], "timeout": [], "untested": [],
-                                    "other": []}
+                                    "not run": [], "other": []}
     for mutant, status in sorted(statuses.items()):
-        if mutant in equivalent:
+        if status == "not checked":  # outside --only, or an interrupted run: left out of the score
+            groups["not run"].append(mutant)
+        elif mutant in equivalent:
             groups["equivalent"].append(mutant)
         elif status in KILLED:
             groups["killed"].append(mutant)
@@ -183,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", action="store_true",
                         help="do not run: print the surviving mutants of the last run, with their diffs")
     parser.add_argument("--fresh", action="store_true", help="forget the results of earlier runs")
+    parser.add_argument("--only", metavar="PATTERN", action="append", default=[],
+                        help="run only the mutants whose names match, e.g. 'in5550.reference.x_*_backward*' "
+                             "(the score counts the mutants run)")
     parser.add_argument("--retest", action="store_true",
                         help="run again only the mutants that survived the last run (after adding tests)")
     args = parser.parse_args(argv)
@@ -214,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             if retest and not again:
                 run = subprocess.CompletedProcess([], 0)
             else:
-                run = subprocess.run(mutmut_command() + ["run", "--max-children", str(args.jobs), *again], cwd=work,
+                run = subprocess.run(mutmut_command() + ["run", "--max-children", str(args.jobs),
+                                                         *(again or args.only)], cwd=work,
                                      env=environment(), check=False)
             if run.returncode != 0:
                 print(f"{name}: mutmut failed (exit status {run.returncode}); see the output above", file=sys.stderr)
@@ -230,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         survivors = groups["survived"] + groups["untested"]
         print(f"{name}: score {value:.1%}  killed {len(groups['killed'])}, timeouts {len(groups['timeout'])}, "
               f"survived {len(groups['survived'])}, untested {len(groups['untested'])}, "
-              f"equivalent {len(groups['equivalent'])}" + (f", other {len(groups['other'])}" if groups["other"] else ""))
+              f"equivalent {len(groups['equivalent'])}" + (f", other {len(groups['other'])}" if groups["other"] else "")
+              + (f"; {len(groups['not run'])} not run" if groups["not run"] else ""))
         for mutant in survivors + groups["other"]:
             print(f"    {mutant}")
         for mutant in stale:
