@@ -43,7 +43,7 @@ WORK = ROOT / "build" / "mutation"
 # module name -> (the file to mutate, the tests that check it). A selection is the tests written for that module:
 # the rest of the suite would kill a few more mutants, at many times the cost.
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "reference": ("in5550/reference.py", ["tests/test_reference.py"]),
+    "reference": ("in5550/reference.py", ["tests/test_reference.py", "tests/test_reference_errors.py"]),
     "engine": ("in5550/engine.py", ["tests/test_engine.py"]),
     "train": ("in5550/train.py", ["tests/test_train.py", "tests/test_cli_train.py"]),
     "verdict": ("in5550/grader/verdict.py", ["tests/test_grader.py"]),
