@@ -419,3 +419,25 @@ def test_plot_histories_without_a_title_makes_the_folders_it_needs(tmp_path, mon
         path = train.plot_histories({"run": history}, tmp_path / "a" / "b" / name)
         assert path == tmp_path / "a" / "b" / name and path.read_bytes()[:4] == b"\x89PNG"
     assert drawn[0].get_suptitle() == ""
+
+
+def test_the_default_seed_is_zero_everywhere(sample, tmp_path):
+    settings = replace(SAMPLE, epochs=1)
+    featured, vocab = train.prepare(sample, settings)
+    runs = []
+    for seed in ({}, {"seed": 0}, {"seed": 1}):
+        model = train.build_model(len(vocab), 2, settings, "custom", seed=0)
+        history = train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, settings),
+                            epochs=1, batch_size=8, patience=1, progress=False, **seed)
+        model = train.build_model(len(vocab), 2, settings, "custom", seed=0)
+        again, dev, test = train.fit_and_evaluate(model, featured, vocab, settings, progress=False, **seed)
+        runs.append((history.train_loss, again.train_loss))
+    assert runs[0] == runs[1] != runs[2]
+    assert runs[0][0] == runs[0][1]
+    # the command line's files: dev is held out from train with the same default seed
+    lines = [f"{k % 2}\tsentence number {k} ünïcode" for k in range(40)]
+    (tmp_path / "train.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    default = train.load_splits(None, train_file=tmp_path / "train.tsv")
+    assert default == train.load_splits(None, train_file=tmp_path / "train.tsv", encoding="utf-8", seed=0)
+    assert default != train.load_splits(None, train_file=tmp_path / "train.tsv", seed=1)
+    assert any("ünïcode" in example.tokens for example in default.train)
