@@ -441,3 +441,13 @@ def test_the_default_seed_is_zero_everywhere(sample, tmp_path):
     assert default == train.load_splits(None, train_file=tmp_path / "train.tsv", encoding="utf-8", seed=0)
     assert default != train.load_splits(None, train_file=tmp_path / "train.tsv", seed=1)
     assert any("ünïcode" in example.tokens for example in default.train)
+
+
+def test_fit_and_evaluate_shows_its_progress_by_default(sample, capsys):
+    settings = replace(SAMPLE, epochs=1)
+    featured, vocab = train.prepare(sample, settings)
+    model = train.build_model(len(vocab), 2, settings, "custom", seed=0)
+    history, dev, test = train.fit_and_evaluate(model, featured, vocab, settings)
+    assert re.search(r"(^|\r)training: ", capsys.readouterr().err)
+    assert dev == train.evaluate(model, featured.dev, vocab) and test == train.evaluate(model, featured.test, vocab)
+    assert history.epoch == [1]
