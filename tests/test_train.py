@@ -421,7 +421,7 @@ def test_plot_histories_without_a_title_makes_the_folders_it_needs(tmp_path, mon
     assert drawn[0].get_suptitle() == ""
 
 
-def test_the_default_seed_is_zero_everywhere(sample, tmp_path):
+def test_the_default_seed_is_zero_everywhere(sample, tmp_path, capsys):
     settings = replace(SAMPLE, epochs=1)
     featured, vocab = train.prepare(sample, settings)
     runs = []
@@ -433,7 +433,8 @@ def test_the_default_seed_is_zero_everywhere(sample, tmp_path):
         again, dev, test = train.fit_and_evaluate(model, featured, vocab, settings, progress=False, **seed)
         runs.append((history.train_loss, again.train_loss))
     assert runs[0] == runs[1] != runs[2]
-    assert runs[0][0] == runs[0][1]
+    assert all(fitted == fitted_and_evaluated for fitted, fitted_and_evaluated in runs)  # the seed is passed on
+    assert capsys.readouterr().err == ""  # and so is progress=False
     # the command line's files: dev is held out from train with the same default seed
     lines = [f"{k % 2}\tsentence number {k} ünïcode" for k in range(40)]
     (tmp_path / "train.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
