@@ -435,6 +435,9 @@ def test_the_default_seed_is_zero_everywhere(sample, tmp_path, capsys):
     assert runs[0] == runs[1] != runs[2]
     assert all(fitted == fitted_and_evaluated for fitted, fitted_and_evaluated in runs)  # the seed is passed on
     assert capsys.readouterr().err == ""  # and so is progress=False
+    whole_run = train.train(sample, settings, "custom", progress=False).history
+    assert whole_run == train.train(sample, settings, "custom", seed=0, progress=False).history
+    assert whole_run != train.train(sample, settings, "custom", seed=1, progress=False).history
     # the command line's files: dev is held out from train with the same default seed
     lines = [f"{k % 2}\tsentence number {k} ünïcode" for k in range(40)]
     (tmp_path / "train.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
