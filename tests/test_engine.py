@@ -1,14 +1,21 @@
 """The glass-box engine against PyTorch autograd: the lecture's example, an MLP with shared weights, random
 expressions over every elementwise node; and its error messages."""
 
+import math
 import random
+import re
 
 import pytest
 import torch
 from torch.autograd import Function
 
 from in5550 import engine
-from in5550.checks import ATOL, RTOL
+
+# The engine runs our nodes, PyTorch runs its own formulas: in float64 they agree to about 1e-8 relative after
+# the random chains of up to 25 nodes below (log of a sigmoid near 0 loses digits in both), while a wrong
+# gradient is off by far more than 1e-7.
+RTOL = 1e-7
+ATOL = 1e-9
 
 
 def close(actual, expected):
@@ -267,3 +274,187 @@ def test_backward_needs_a_forward_pass_and_a_scalar_or_a_grad_output():
         engine.backward(y)
     with pytest.raises(ValueError, match=r"argument 'grad_output' has shape \(2,\), expected \(3,\)"):
         engine.backward(y, torch.ones(2))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Every function of the engine: the node it records, its name, its errors, and its options against PyTorch.
+
+def leaves():
+    g = torch.Generator().manual_seed(5)
+    return {
+        "x": engine.Variable(torch.randn(3, 4, generator=g, dtype=torch.float64), name="x"),
+        "y": engine.Variable(torch.randn(3, 4, generator=g, dtype=torch.float64), name="y"),
+        "W": engine.Variable(torch.randn(2, 4, generator=g, dtype=torch.float64), name="W"),
+        "b": engine.Variable(torch.randn(2, generator=g, dtype=torch.float64), name="b"),
+        "E": engine.Variable(torch.randn(6, 4, generator=g, dtype=torch.float64), name="E"),
+        "ids": engine.Variable(torch.tensor([[0, 5], [2, 2]]), name="ids"),
+        "t": engine.Variable(torch.tensor([3, 0, 1]), name="t"),
+    }
+
+
+# function -> (its Variable arguments by parameter name, options, the node it records)
+FUNCTIONS = {
+    "add": ({"input": "x", "other": "y"}, {}, "Add"),
+    "mul": ({"input": "x", "other": "y"}, {}, "Mul"),
+    "exp": ({"input": "x"}, {}, "Exp"),
+    "log": ({"input": "x"}, {}, "Log"),
+    "relu": ({"input": "x"}, {}, "ReLU"),
+    "sigmoid": ({"input": "x"}, {}, "Sigmoid"),
+    "tanh": ({"input": "x"}, {}, "Tanh"),
+    "linear": ({"input": "x", "weight": "W", "bias": "b"}, {}, "Linear"),
+    "softmax": ({"input": "x"}, {"dim": 1}, "Softmax"),
+    "log_softmax": ({"input": "x"}, {"dim": 1}, "LogSoftmax"),
+    "cross_entropy": ({"input": "x", "target": "t"}, {}, "CrossEntropy"),
+    "mse_loss": ({"input": "x", "target": "y"}, {}, "MSELoss"),
+    "embedding": ({"input": "ids", "weight": "E"}, {}, "Embedding"),
+}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_records_its_node_under_the_given_name(function):
+    arguments, options, node = FUNCTIONS[function]
+    v = leaves()
+    out = getattr(engine, function)(*(v[a] for a in arguments.values()), **options, name="out")
+    assert out.value is None and out.op.__name__ == node
+    names = ", ".join(arguments.values())
+    if function in ("add", "mul"):
+        assert engine.describe(out) == f"out = x {'+' if function == 'add' else '*'} y"
+    else:  # options (dim, ignore_index, ...) may follow the Variables
+        assert re.fullmatch(rf"out = {node}\({names}(, [^)]*)?\)", engine.describe(out))
+    unnamed = getattr(engine, function)(*(v[a] for a in arguments.values()), **options)
+    assert re.fullmatch(r"v\d+", unnamed.name)
+
+
+@pytest.mark.parametrize("function, argument", [(f, a) for f, (arguments, _, _) in FUNCTIONS.items()
+                                                for a in arguments])
+def test_each_argument_that_is_not_a_variable_is_named(function, argument):
+    arguments, options, _ = FUNCTIONS[function]
+    v = leaves()
+    args = [[1.0, 2.0] if a == argument else v[name] for a, name in arguments.items()]
+    with pytest.raises(TypeError, match=rf"^engine\.{function}: argument '{argument}' must be an engine\.Variable "
+                                        rf"or a number, got list$"):
+        getattr(engine, function)(*args, **options)
+
+
+@pytest.mark.parametrize("function", ["softmax", "log_softmax"])
+def test_dim_must_be_an_int(function):
+    with pytest.raises(TypeError, match=rf"^engine\.{function}: argument 'dim' must be an int, got True$"):
+        getattr(engine, function)(leaves()["x"], dim=True)
+
+
+@pytest.mark.parametrize("function", ["cross_entropy", "mse_loss"])
+def test_reduction_must_be_known(function):
+    arguments, _, _ = FUNCTIONS[function]
+    v = leaves()
+    with pytest.raises(ValueError, match=rf"^engine\.{function}: argument 'reduction' must be one of"):
+        getattr(engine, function)(*(v[a] for a in arguments.values()), reduction="max")
+
+
+@pytest.mark.parametrize("reduction", [None, "mean", "sum", "none"])
+@pytest.mark.parametrize("function", ["cross_entropy", "mse_loss"])
+def test_losses_match_autograd_for_each_reduction(function, reduction):
+    arguments, _, _ = FUNCTIONS[function]
+    v = leaves()
+    options = {} if reduction is None else {"reduction": reduction}
+    loss = getattr(engine, function)(*(v[a] for a in arguments.values()), **options)
+    engine.forward(loss)
+    grad_output = torch.linspace(-1, 2, loss.value.numel(), dtype=torch.float64).reshape(loss.value.shape)
+    engine.backward(loss, grad_output)
+
+    x = v["x"].value.clone().requires_grad_()
+    target = v[arguments["target"]].value
+    expected = getattr(torch.nn.functional, function)(x, target, **options)
+    assert expected.shape == loss.value.shape
+    (grad,) = torch.autograd.grad(expected, x, grad_output)
+    close(loss.value, expected.detach())
+    close(v["x"].grad, grad)
+    assert v["t"].grad is None
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("function", ["softmax", "log_softmax"])
+def test_softmax_along_each_dim_matches_autograd(function, dim):
+    v = leaves()
+    out = getattr(engine, function)(v["x"], dim=dim)
+    engine.forward(out)
+    grad_output = torch.linspace(-1, 2, 12, dtype=torch.float64).reshape(3, 4)
+    engine.backward(out, grad_output)
+    x = v["x"].value.clone().requires_grad_()
+    expected = getattr(torch, function)(x, dim=dim)
+    (grad,) = torch.autograd.grad(expected, x, grad_output)
+    close(out.value, expected.detach())
+    close(v["x"].grad, grad)
+
+
+def test_linear_with_and_without_bias_and_embedding_match_autograd():
+    v = leaves()
+    out = engine.add(engine.linear(v["x"], v["W"], v["b"]), engine.linear(v["x"], v["W"]))
+    rows = engine.embedding(v["ids"], v["E"])
+    engine.forward(out)
+    engine.backward(out, torch.ones(3, 2, dtype=torch.float64))
+    engine.forward(rows)
+    engine.backward(rows, torch.ones(2, 2, 4, dtype=torch.float64))
+    x, w, b = (v[k].value.clone().requires_grad_() for k in "xWb")
+    F = torch.nn.functional
+    expected = F.linear(x, w, b) + F.linear(x, w)
+    grads = torch.autograd.grad(expected, (x, w, b), torch.ones(3, 2, dtype=torch.float64))
+    close(out.value, expected.detach())
+    for name, grad in zip("xWb", grads):
+        close(v[name].grad, grad)
+    # row 2 is used twice, rows 1, 3 and 4 never: the table's gradient counts the uses of each row
+    assert v["E"].grad[:, 0].tolist() == [1.0, 0.0, 2.0, 0.0, 0.0, 1.0]
+    assert v["ids"].grad is None and not v["ids"].requires_grad
+
+
+def test_numbers_become_named_constant_leaves():
+    x = engine.Variable(torch.tensor([1.0, -2.0]), name="x")
+    y = 0.5 * x + 3
+    assert engine.describe(y.inputs[0]).endswith(" = 0.5 * x") and y.inputs[1].name == "3"
+    assert engine.describe(engine.add(2.5, x, name="z")) == "z = 2.5 + x"
+    r = (3 + x).named("r")
+    assert engine.describe(r) == "r = 3 + x" and r.inputs[1] is x
+    engine.forward(r)
+    assert r.value.tolist() == [4.0, 1.0]
+    assert repr(r) == "Variable(r = 3 + x, value=tensor([4., 1.]), grad=None)"
+    engine.forward(y)
+    engine.backward(y, torch.ones(2))
+    assert y.value.tolist() == [3.5, 2.0] and x.grad.tolist() == [0.5, 0.5]
+    assert not y.inputs[1].requires_grad and y.inputs[1].grad is None
+
+
+def test_requires_grad_defaults_follow_the_dtype_and_the_inputs():
+    assert engine.Variable(1.5).requires_grad and not engine.Variable(3).requires_grad
+    assert not engine.Variable(1.5, requires_grad=False).requires_grad
+    frozen = engine.Variable(torch.ones(2), requires_grad=False)
+    assert not engine.exp(frozen).requires_grad and engine.add(frozen, engine.Variable(torch.ones(2))).requires_grad
+    # a frozen leaf gets no gradient, and a node whose inputs are all frozen passes none on
+    w = engine.Variable(torch.ones(2), name="w")
+    out = engine.mul(engine.exp(frozen), w)
+    engine.forward(out)
+    engine.backward(out, torch.ones(2))
+    assert frozen.grad is None and out.inputs[0].grad is None
+    close(w.grad, torch.full((2,), math.e))
+
+
+@pytest.mark.parametrize("value, text", [
+    (None, "-"),
+    (torch.tensor(3.14159265), "3.142"),
+    (torch.tensor([2.0]), "[2]"),
+    (torch.tensor([1.0, -0.5, 1e-7, 123456.0]), "[1, -0.5, 1e-07, 1.235e+05]"),
+    (torch.ones(5), "(5,) tensor"),
+    (torch.ones(2, 3, dtype=torch.float64), "(2, 3) tensor"),
+    (torch.tensor([[1, 2], [3, 4]]), "[1, 2, 3, 4]"),
+])
+def test_format_value_shows_up_to_four_numbers_else_the_shape(value, text):
+    assert engine.format_value(value) == text
+
+
+def test_table_columns_are_aligned_and_rows_end_without_spaces():
+    x = engine.Variable(torch.tensor([1.0, 2.0]), name="x")
+    y = engine.tanh(x, name="a_long_name")
+    engine.forward(y)
+    lines = engine.table(y).splitlines()
+    # the first column is as wide as its longest cell (21), the second too (15), two spaces between
+    assert lines[0] == "node" + " " * 19 + "value" + " " * 12 + "grad"
+    assert lines[1] == "x" + " " * 22 + "[1, 2]" + " " * 11 + "-"
+    assert lines[2] == "a_long_name = Tanh(x)  [0.7616, 0.964]  -"

@@ -7,6 +7,9 @@ from in5550 import checks
 from in5550.nn import Dropout, EmbeddingBag, Linear, MLPClassifier, functional
 
 SIZES = dict(vocab_size=30, embedding_dim=6, num_classes=3)
+# float64 results of a few additions and products, against the same computed in another order
+TIGHT_RTOL = 1e-12
+TIGHT_ATOL = 1e-14
 
 
 def make(backend, hidden_dims=(5,), dropout=0.5, seed=0):
@@ -60,6 +63,49 @@ def test_dropout_is_active_in_training_and_off_in_evaluation():
     first = model(ids, offsets)
     torch.manual_seed(1)
     assert not torch.equal(first, model(ids, offsets))
+
+
+@pytest.mark.parametrize("backend", ["custom", "torch"])
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.9])
+def test_dropout_module_is_the_identity_in_evaluation_mode(backend, p):
+    x = torch.randn(40, 25, dtype=torch.float64)
+    dropout = Dropout(p, backend=backend).eval()
+    assert torch.equal(dropout(x), x)
+    # in training, each element is either dropped or scaled by 1 / (1 - p)
+    y = dropout.train()(x)
+    kept = y != 0
+    torch.testing.assert_close(y[kept], x[kept] / (1 - p), rtol=TIGHT_RTOL, atol=0.0)
+    if p > 0:
+        assert 0 < kept.sum() < x.numel()
+        assert abs(kept.double().mean().item() - (1 - p)) < 0.1  # 1000 draws: about 5 standard deviations
+    else:
+        assert kept.all()
+
+
+def by_hand(model, bags):
+    """The classifier's logits in evaluation mode, from its parameters, written out: the mean of the embedding
+    rows of each bag's non-padding ids, ReLU layers, then the output layer."""
+    rows = []
+    for bag in bags:
+        h = torch.stack([model.embedding.weight[i] for i in bag if i != 0]).mean(0)
+        for layer in model.hidden:
+            h = torch.clamp(layer.weight @ h + layer.bias, min=0)
+        rows.append(model.output.weight @ h + model.output.bias)
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("backend", ["custom", "torch"])
+@pytest.mark.parametrize("hidden_dims", [(), (5,), (5, 4)])
+def test_logits_in_evaluation_mode_match_a_computation_by_hand(backend, hidden_dims):
+    ids, offsets, _ = batch()
+    model = make(backend, hidden_dims, dropout=0.5).double().eval()
+    bags = [[3, 7, 7], [12, 0, 29], [5, 1, 8]]
+    with torch.no_grad():
+        expected = by_hand(model, bags)
+        torch.testing.assert_close(model(ids, offsets), expected, rtol=TIGHT_RTOL, atol=TIGHT_ATOL)
+        torch.testing.assert_close(model(torch.tensor(bags)), expected, rtol=TIGHT_RTOL, atol=TIGHT_ATOL)
+        # the ids may be int32 as well as int64
+        torch.testing.assert_close(model(ids.int(), offsets.int()), expected, rtol=TIGHT_RTOL, atol=TIGHT_ATOL)
 
 
 @pytest.mark.parametrize("backend", ["custom", "torch"])

@@ -1,9 +1,15 @@
 """Training and evaluation (in5550.train): scores, features, the loop, early stopping, reproducibility, figures."""
 
+import copy
+import math
+import re
+import struct
+import time
 from dataclasses import replace
 
 import pytest
 import torch
+from matplotlib.font_manager import FontProperties
 
 from in5550 import data, train
 from in5550.data import Example
@@ -125,3 +131,327 @@ def test_a_short_training_on_real_sst2(shared_data_dir):
     result = train.train(small, settings, "custom", seed=0, progress=False)
     assert result.history.train_loss[1] < result.history.train_loss[0]
     assert result.dev.accuracy > 0.6  # chance is about 0.5
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Early stopping with a dev curve known in advance. The optimiser below zeroes the output weights and sets the
+# output bias at each step (one step per epoch), so the model predicts one class for every sentence and each
+# epoch's dev accuracy is the share of that class in dev: the best epoch is neither the first nor the last.
+
+DEV_LABELS = [0] * 5 + [1] * 3 + [2] * 2  # constant predictions score 0.5, 0.3 or 0.2
+TRAIN_LABELS = [0, 1, 2, 2]
+# per epoch: the output bias set by that epoch's step; epoch 3 is the best, epoch 5 ties it with other parameters
+BIASES = [[0.0, 0.0, 1.0], [0.0, 2.0, 0.0], [3.0, 0.0, 0.0], [0.0, 4.0, 0.0], [5.0, 0.0, 0.0], [0.0, 0.0, 6.0],
+          [7.0, 0.0, 0.0], [0.0, 0.0, 8.0]]
+SHARE = {0: 0.5, 1: 0.3, 2: 0.2}
+
+
+class ScriptedOutput(torch.optim.SGD):
+    """An optimiser whose k-th step sets the output layer to weight 0 and bias ``BIASES[k]``."""
+
+    def __init__(self, model):
+        super().__init__(model.parameters(), lr=0.0)
+        self.model, self.steps = model, 0
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.model.output.weight.zero_()
+        self.model.output.bias.copy_(torch.tensor(BIASES[self.steps]))
+        self.steps += 1
+
+
+def mean_cross_entropy(bias, labels):
+    """Mean of -log softmax(bias)[label], computed with math."""
+    log_z = math.log(sum(math.exp(b) for b in bias))
+    return sum(log_z - bias[label] for label in labels) / len(labels)
+
+
+def scripted_fit(patience, epochs=len(BIASES)):
+    words = ["good", "bad", "plain"]
+    train_examples = [Example(label, [words[label], "film"]) for label in TRAIN_LABELS]
+    dev_examples = [Example(label, [words[k % 3], "film"]) for k, label in enumerate(DEV_LABELS)]
+    vocab = data.Vocabulary.build(example.tokens for example in train_examples)
+    model = train.build_model(len(vocab), 3, SAMPLE, "custom", seed=0)
+    optimizer = ScriptedOutput(model)
+    history = train.fit(model, train_examples, dev_examples, vocab, optimizer, epochs=epochs, batch_size=8,
+                        patience=patience, progress=False)
+    return model, history, dev_examples, vocab
+
+
+def test_fit_keeps_the_parameters_of_the_best_epoch_not_the_last():
+    model, history, dev_examples, vocab = scripted_fit(patience=3)
+    predicted = [max(range(3), key=bias.__getitem__) for bias in BIASES]
+    # epochs 4, 5 and 6 do not beat epoch 3 (epoch 5 only ties it): patience 3 stops after epoch 6
+    assert history.epoch == [1, 2, 3, 4, 5, 6]
+    assert history.dev_accuracy == pytest.approx([SHARE[c] for c in predicted[:6]])
+    assert history.best_epoch == 3
+    assert history.dev_loss == pytest.approx([mean_cross_entropy(b, DEV_LABELS) for b in BIASES[:6]])
+    # epoch k trains with the parameters set by step k - 1 (epoch 1 with the initial ones)
+    assert history.train_accuracy[1:] == pytest.approx([TRAIN_LABELS.count(c) / 4 for c in predicted[:5]])
+    assert history.train_loss[1:] == pytest.approx([mean_cross_entropy(b, TRAIN_LABELS) for b in BIASES[:5]])
+    # the model handed back is epoch 3's, not epoch 6's (nor epoch 5's, which scored as well)
+    assert model.output.bias.tolist() == BIASES[2]
+    assert train.evaluate(model, dev_examples, vocab).accuracy == SHARE[0]
+
+
+def test_fit_without_early_stop_still_restores_the_best_epoch():
+    model, history, _, _ = scripted_fit(patience=len(BIASES))
+    assert history.epoch == list(range(1, len(BIASES) + 1)) and history.best_epoch == 3
+    assert model.output.bias.tolist() == BIASES[2]
+
+
+def test_fit_with_patience_one_stops_at_the_first_epoch_without_improvement():
+    model, history, _, _ = scripted_fit(patience=1)
+    assert history.epoch == [1, 2, 3, 4] and history.best_epoch == 3
+    assert model.output.bias.tolist() == BIASES[2]
+
+
+def test_evaluate_restores_the_training_mode_and_scores_by_hand():
+    _, _, dev_examples, vocab = scripted_fit(patience=1)
+    model = train.build_model(len(vocab), 3, SAMPLE, "custom", seed=0)
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.copy_(torch.tensor([0.0, 1.0, 0.5]))
+    for mode in (True, False):
+        model.train(mode)
+        result = train.evaluate(model, dev_examples, vocab)
+        assert model.training is mode
+        assert result.accuracy == SHARE[1]
+        assert result.loss == pytest.approx(mean_cross_entropy([0.0, 1.0, 0.5], DEV_LABELS))
+        assert result.confusion == [[0, 5, 0], [0, 3, 0], [0, 2, 0]]
+        assert result.macro_f1 == pytest.approx((0 + 2 * 3 / (2 * 3 + 7) + 0) / 3)
+
+
+def test_fit_follows_a_training_loop_written_out_by_hand(sample):
+    # The documented contract of fit, written independently: the batch order from torch.randperm on a generator
+    # seeded with `seed`, dropout from the global generator seeded with `seed`, Adam steps on the mean
+    # cross-entropy; the epoch's loss and accuracy are means over its examples. Padded batches here, the
+    # embedding-bag form in fit.
+    settings = replace(SAMPLE, epochs=3, patience=3)
+    featured, vocab = train.prepare(sample, settings)
+    model = train.build_model(len(vocab), 2, settings, "torch", seed=0)
+    by_hand = copy.deepcopy(model)
+    history = train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, settings),
+                        epochs=3, batch_size=settings.batch_size, patience=3, seed=5, progress=False)
+
+    def padded(examples):
+        rows = [vocab.encode(example.tokens) for example in examples]
+        width = max(map(len, rows))
+        ids = torch.tensor([row + [0] * (width - len(row)) for row in rows])
+        return ids, torch.tensor([example.label for example in examples])
+
+    optimizer = torch.optim.Adam(by_hand.parameters(), lr=settings.lr)
+    torch.manual_seed(5)
+    order = torch.Generator().manual_seed(5)
+    losses, accuracies, dev_accuracies = [], [], []
+    n = len(featured.train)
+    for _ in range(3):
+        by_hand.train()
+        permutation = torch.randperm(n, generator=order).tolist()
+        loss_sum, correct = 0.0, 0
+        for start in range(0, n, settings.batch_size):
+            ids, labels = padded([featured.train[i] for i in permutation[start: start + settings.batch_size]])
+            logits = by_hand(ids)
+            loss = torch.nn.functional.cross_entropy(logits, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(labels)
+            correct += (logits.argmax(1) == labels).sum().item()
+        losses.append(loss_sum / n)
+        accuracies.append(correct / n)
+        by_hand.eval()
+        with torch.no_grad():
+            ids, labels = padded(featured.dev)
+            dev_accuracies.append((by_hand(ids).argmax(1) == labels).double().mean().item())
+
+    assert history.train_loss == pytest.approx(losses, rel=1e-4)
+    assert history.train_accuracy == accuracies
+    assert history.dev_accuracy == pytest.approx(dev_accuracies)
+
+
+@pytest.mark.parametrize("name", ["ngrams", "min_freq", "embedding_dim", "batch_size", "epochs", "patience"])
+def test_settings_take_positive_integers_only(name):
+    assert getattr(replace(SAMPLE, **{name: 1}), name) == 1
+    for bad in (0, -3, 2.0, True, "4"):
+        with pytest.raises(ValueError, match=rf"^Settings: {name} must be a positive integer, got {bad!r}$"):
+            replace(SAMPLE, **{name: bad})
+
+
+def test_settings_accept_the_edges_of_their_ranges():
+    edge = replace(SAMPLE, hidden_dims=[1, 2], dropout=0.0, lr=1e-12, weight_decay=0.0)
+    assert edge.hidden_dims == (1, 2) and edge.dropout == 0.0
+    assert replace(SAMPLE, hidden_dims=()).hidden_dims == ()
+    for bad in ((0,), (2, 1.5)):
+        with pytest.raises(ValueError, match=r"^Settings: hidden_dims must be positive integers, got \["):
+            replace(SAMPLE, hidden_dims=bad)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=rf"^Settings: dropout must be in \[0, 1\), got {bad!r}$"):
+            replace(SAMPLE, dropout=bad)
+    with pytest.raises(ValueError, match=r"^Settings: lr must be positive, got -0.1$"):
+        replace(SAMPLE, lr=-0.1)
+
+
+@pytest.mark.parametrize("name", ["epochs", "batch_size", "patience"])
+def test_fit_rejects_each_count_that_is_not_a_positive_integer(sample, name):
+    featured, vocab = train.prepare(sample, SAMPLE)
+    model = train.build_model(len(vocab), 2, SAMPLE, "custom", seed=0)
+    counts = dict(epochs=1, batch_size=8, patience=1)
+    for bad in (0, 1.0):
+        with pytest.raises(ValueError, match=rf"^fit: {name} must be a positive integer, got {bad!r}$"):
+            train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, SAMPLE),
+                      **{**counts, name: bad}, progress=False)
+
+
+def test_fit_shows_a_progress_bar_only_when_asked(sample, capsys):
+    featured, vocab = train.prepare(sample, SAMPLE)
+    model = train.build_model(len(vocab), 2, SAMPLE, "custom", seed=0)
+    for progress, desc in ((False, {}), (True, {"desc": "warming up"}), (True, {})):
+        train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, SAMPLE), epochs=1,
+                  batch_size=8, patience=1, progress=progress, **desc)
+        err = capsys.readouterr().err
+        if progress:
+            assert re.search(rf"(^|\r){desc.get('desc', 'training')}: ", err)
+            assert "epoch/s" in err and re.search(r"dev_acc=\d\.\d{3}, loss=\d\.\d{3}", err)
+            assert err.endswith("\r")  # the bar is cleared once done, leaving the terminal as it was
+        else:
+            assert err == ""
+
+
+def test_train_times_itself_and_names_its_bar_after_the_backend(sample, capsys):
+    before = time.perf_counter()
+    result = train.train(sample, replace(SAMPLE, epochs=1), "torch", seed=0)
+    elapsed = time.perf_counter() - before
+    assert 0 < result.seconds <= elapsed
+    assert re.search(r"(^|\r)torch: ", capsys.readouterr().err)
+    train.train(sample, replace(SAMPLE, epochs=1), "torch", seed=0, desc="run 1")
+    assert re.search(r"(^|\r)run 1: ", capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("labels, predictions, message", [
+    (torch.tensor([0, 1]), torch.tensor([0, 1, 1]), r"got \(2,\) and \(3,\)"),
+    (torch.tensor([[0, 1]]), torch.tensor([[0, 1]]), r"got \(1, 2\) and \(1, 2\)"),
+    (torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long), r"got \(0,\) and \(0,\)"),
+])
+def test_scores_rejects_empty_or_mismatched_or_2d_inputs(labels, predictions, message):
+    with pytest.raises(ValueError, match=r"^scores: labels and predictions must be non-empty and of the same 1-D "
+                                         r"shape, " + message):
+        train.scores(labels, predictions, 2)
+
+
+def test_prepare_adds_ngrams_and_builds_the_vocabulary_from_train_only():
+    splits = data.Splits([Example(0, ["a", "b"]), Example(1, ["a", "c", "c"])], [Example(0, ["d", "a"])],
+                         [Example(1, ["e"])], ["neg", "pos"])
+    featured, vocab = train.prepare(splits, replace(SAMPLE, ngrams=2, min_freq=1))
+    assert featured.dev[0].tokens == ["d", "a", "d a"] and featured.test[0].tokens == ["e"]
+    assert featured.label_names == ["neg", "pos"]
+    assert set(vocab.itos) == {"<pad>", "<unk>", "a", "b", "c", "a b", "a c", "c c"}
+    _, frequent = train.prepare(splits, replace(SAMPLE, ngrams=1, min_freq=2))
+    assert set(frequent.itos) == {"<pad>", "<unk>", "a", "c"}
+
+
+def test_build_model_follows_the_settings_and_the_seed():
+    settings = replace(SAMPLE, embedding_dim=5, hidden_dims=(7, 3), dropout=0.25)
+    model = train.build_model(40, 4, settings, "torch", seed=2)
+    assert model.embedding.weight.shape == (40, 5) and [layer.out_features for layer in model.hidden] == [7, 3]
+    assert model.output.weight.shape == (4, 3) and model.dropout.p == 0.25 and model.backend == "torch"
+    torch.manual_seed(2)
+    again = train.MLPClassifier(40, 5, [7, 3], 4, 0.25, "custom")
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+
+
+def test_make_optimizer_is_adam_with_the_settings():
+    model = train.build_model(10, 2, SAMPLE, "custom", seed=0)
+    optimizer = train.make_optimizer(model, replace(SAMPLE, lr=0.125, weight_decay=0.01))
+    assert isinstance(optimizer, torch.optim.Adam)
+    assert optimizer.param_groups[0]["lr"] == 0.125 and optimizer.param_groups[0]["weight_decay"] == 0.01
+    assert len(optimizer.param_groups[0]["params"]) == len(list(model.parameters()))
+
+
+def test_plot_histories_draws_each_run_with_its_best_epoch(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    drawn = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: (drawn.append(figure),
+                                                                             save(figure, *args, **kwargs))[1])
+    first = train.History([1, 2, 3], [0.9, 0.5, 0.4], [0.5, 0.7, 0.8], [0.8, 0.6, 0.7], [0.6, 0.75, 0.7], 2)
+    second = train.History([1, 2], [1.0, 0.8], [0.4, 0.6], [0.9, 0.85], [0.5, 0.55], 2)
+    train.plot_histories({"ours": first, "theirs": second}, tmp_path / "c.png", title="both")
+    (figure,) = drawn
+    loss_axes, accuracy_axes = figure.axes
+    assert figure._suptitle.get_text() == "both"
+    assert (loss_axes.get_title(), loss_axes.get_xlabel(), loss_axes.get_ylabel()) == ("loss", "epoch",
+                                                                                     "cross-entropy loss")
+    assert (accuracy_axes.get_title(), accuracy_axes.get_ylabel()) == ("accuracy", "accuracy")
+    curves = [(line.get_label(), list(line.get_xdata()), list(line.get_ydata()), line.get_linestyle(),
+               line.get_color(), line.get_linewidth()) for line in loss_axes.lines]
+    assert curves == [("ours train", [1, 2, 3], [0.9, 0.5, 0.4], "-", "C0", 3.5),
+                      ("ours dev", [1, 2, 3], [0.8, 0.6, 0.7], "--", "C0", 3.5),
+                      ("theirs train", [1, 2], [1.0, 0.8], "-", "C1", 1.5),
+                      ("theirs dev", [1, 2], [0.9, 0.85], "--", "C1", 1.5)]
+    accuracy_lines = accuracy_axes.lines
+    curves = [line for line in accuracy_lines if line.get_marker() != "o"]
+    assert [(list(line.get_ydata()), line.get_linestyle()) for line in curves] == [
+        ([0.5, 0.7, 0.8], "-"), ([0.6, 0.75, 0.7], "--"), ([0.4, 0.6], "-"), ([0.5, 0.55], "--")]
+    markers = [line for line in accuracy_lines if line.get_marker() == "o"]
+    assert all(m.get_fillstyle() == "none" and m.get_markersize() == 8 for m in markers)
+    assert [(list(m.get_xdata()), list(m.get_ydata()), m.get_color()) for m in markers] == [([2], [0.75], "C0"),
+                                                                                           ([2], [0.55], "C1")]
+    assert [text.get_text() for text in accuracy_axes.get_legend().get_texts()] == [
+        "ours train", "ours dev", "theirs train", "theirs dev"]
+    assert figure.get_size_inches().tolist() == [10, 4]
+    small = FontProperties(size="small").get_size_in_points()
+    assert all(text.get_fontsize() == small for text in accuracy_axes.get_legend().get_texts())
+    # PNG header: width and height in pixels at 100 dpi
+    assert struct.unpack(">II", (tmp_path / "c.png").read_bytes()[16:24]) == (1000, 400)
+
+
+def test_plot_histories_without_a_title_makes_the_folders_it_needs(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    drawn = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: (drawn.append(figure),
+                                                                             save(figure, *args, **kwargs))[1])
+    history = train.History([1], [0.5], [0.5], [0.5], [0.5], 1)
+    for name in ("one.png", "two.png"):  # the second finds the folders there already
+        path = train.plot_histories({"run": history}, tmp_path / "a" / "b" / name)
+        assert path == tmp_path / "a" / "b" / name and path.read_bytes()[:4] == b"\x89PNG"
+    assert drawn[0].get_suptitle() == ""
+
+
+def test_the_default_seed_is_zero_everywhere(sample, tmp_path, capsys):
+    settings = replace(SAMPLE, epochs=1)
+    featured, vocab = train.prepare(sample, settings)
+    runs = []
+    for seed in ({}, {"seed": 0}, {"seed": 1}):
+        model = train.build_model(len(vocab), 2, settings, "custom", seed=0)
+        history = train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, settings),
+                            epochs=1, batch_size=8, patience=1, progress=False, **seed)
+        model = train.build_model(len(vocab), 2, settings, "custom", seed=0)
+        again, dev, test = train.fit_and_evaluate(model, featured, vocab, settings, progress=False, **seed)
+        runs.append((history.train_loss, again.train_loss))
+    assert runs[0] == runs[1] != runs[2]
+    assert all(fitted == fitted_and_evaluated for fitted, fitted_and_evaluated in runs)  # the seed is passed on
+    assert capsys.readouterr().err == ""  # and so is progress=False
+    whole_run = train.train(sample, settings, "custom", progress=False).history
+    assert whole_run == train.train(sample, settings, "custom", seed=0, progress=False).history
+    assert whole_run != train.train(sample, settings, "custom", seed=1, progress=False).history
+    # the command line's files: dev is held out from train with the same default seed
+    lines = [f"{k % 2}\tsentence number {k} ünïcode" for k in range(40)]
+    (tmp_path / "train.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    default = train.load_splits(None, train_file=tmp_path / "train.tsv")
+    assert default == train.load_splits(None, train_file=tmp_path / "train.tsv", encoding="utf-8", seed=0)
+    assert default != train.load_splits(None, train_file=tmp_path / "train.tsv", seed=1)
+    assert any("ünïcode" in example.tokens for example in default.train)
+
+
+def test_fit_and_evaluate_shows_its_progress_by_default(sample, capsys):
+    settings = replace(SAMPLE, epochs=1)
+    featured, vocab = train.prepare(sample, settings)
+    model = train.build_model(len(vocab), 2, settings, "custom", seed=0)
+    history, dev, test = train.fit_and_evaluate(model, featured, vocab, settings)
+    assert re.search(r"(^|\r)training: ", capsys.readouterr().err)
+    assert dev == train.evaluate(model, featured.dev, vocab) and test == train.evaluate(model, featured.test, vocab)
+    assert history.epoch == [1]
