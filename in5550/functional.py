@@ -175,10 +175,25 @@ def _operands(fn: str, input, other) -> tuple[torch.Tensor, torch.Tensor]:
         return input, other
     input = _tensor(fn, "input", input)
     if isinstance(other, numbers.Number):
-        dtype = torch.result_type(input, other)
+        dtype = _promoted(input, other)
         precise = torch.float64 if dtype.is_floating_point else torch.complex128 if dtype.is_complex else None
         return input.to(dtype), torch.tensor(other, dtype=precise)
     return input, _tensor(fn, "other", other)
+
+
+def _promoted(tensor: torch.Tensor, number) -> torch.dtype:
+    """The dtype of ``tensor <op> number`` by PyTorch's rule for Python numbers (``torch.result_type``, written out
+    because ``torch.compile`` cannot trace a call that returns a dtype): the number only lifts the category
+    (bool < integer < floating point < complex), to the default dtype of its own category."""
+    if isinstance(number, bool) or (isinstance(number, numbers.Integral) and tensor.dtype != torch.bool):
+        return tensor.dtype
+    if isinstance(number, numbers.Integral):
+        return torch.int64
+    if isinstance(number, numbers.Real):
+        return tensor.dtype if tensor.is_floating_point() or tensor.is_complex() else torch.get_default_dtype()
+    if tensor.is_complex():
+        return tensor.dtype
+    return {torch.float64: torch.complex128, torch.float16: torch.complex32}.get(tensor.dtype, torch.complex64)
 
 
 def _broadcast(fn: str, a: torch.Tensor, b: torch.Tensor) -> None:
