@@ -202,6 +202,9 @@ def _cross_entropy(d: Draw) -> list[Sample]:
         Sample({"input": d.normal(2, classes, 3), "target": _with_ignored(d.ids(classes, 2, 3))},
                {"reduction": "none"}, "(N, C, d), none"),
         Sample({"input": d.normal(classes), "target": d.ids(classes)}, note="unbatched (C,)"),
+        # no target equals ignore_index although it is a class: nothing is left out
+        Sample({"input": d.normal(batch, classes), "target": d.ids(classes - 1, batch)},
+               {"ignore_index": classes - 1}, "ignore_index a class, absent"),
     ]
 
 
@@ -280,6 +283,13 @@ def _embedding_bag(d: Draw) -> list[Sample]:
         Sample({"input": d.repeating_ids(vocab, 6).view(2, 3), "weight": d.normal(vocab, dim)}, {"mode": "sum"},
                "sum, 2-D ids"),
         bag("max", "max, padding_idx", padding_idx=1),
+        # padding_idx a row of the table but no token's id: nothing is left out
+        Sample({"input": d.ids(vocab - 1, length), "weight": d.normal(vocab, dim)},
+               {"offsets": d.bounds(length, bags), "mode": "mean", "padding_idx": vocab - 1}, "padding_idx absent"),
+        # offsets with the end of the last bag (B + 1 of them), int32 ids and offsets
+        Sample({"input": d.repeating_ids(vocab, length).int(), "weight": d.normal(vocab, dim)},
+               {"offsets": torch.cat([d.bounds(length, bags), torch.tensor([length])]).int(), "mode": "sum",
+                "include_last_offset": True}, "sum, include_last_offset, int32"),
     ]
 
 
