@@ -30,20 +30,14 @@ class Node(Function):
     run a node: PyTorch batches the node by running its forward, setup_context and backward on batched tensors.
 
     The nodes are written for reverse mode (the lecture's backward pass) and have no forward-mode rule (``jvp``):
-    ``torch.func.jacfwd``, ``torch.func.hessian`` and ``torch.autograd.forward_ad`` raise an error that says so.
-    Reverse mode over reverse mode works, since every backward is made of differentiable operations: a Hessian
-    is ``torch.func.jacrev(torch.func.jacrev(f))``.
+    ``torch.func.jacfwd``, ``torch.func.hessian`` and ``torch.autograd.forward_ad`` stop with PyTorch's
+    ``NotImplementedError`` ("You must implement the jvp function ..."). Not even one that raises a message of
+    our own: ``torch.compile`` refuses to trace any ``Function`` that defines ``jvp``, so it would cost every node
+    its static graph. Reverse over reverse mode works, since every backward is made of differentiable
+    operations: a Hessian is ``torch.func.jacrev(torch.func.jacrev(f))``.
     """
 
     generate_vmap_rule = True
-
-    @staticmethod
-    def jvp(ctx, *tangents):
-        raise NotImplementedError(
-            f"{type(ctx).__name__}: in5550 nodes have no forward-mode rule (jvp), so torch.func.jacfwd, torch.func.hessian and "
-            "torch.autograd.forward_ad cannot run them; use reverse mode: torch.func.jacrev, and "
-            "torch.func.jacrev(torch.func.jacrev(f)) for a Hessian"
-        )
 
 
 def _reduce(loss: torch.Tensor, reduction: str, count: torch.Tensor | int | None = None) -> torch.Tensor:

@@ -242,7 +242,8 @@ def test_vmap_over_ids_of_an_embedding_bag_like_pytorch():
 
 @pytest.mark.parametrize("transform", [torch.func.jacfwd, torch.func.hessian])
 def test_forward_mode_is_refused_with_a_clear_error(transform):
-    with pytest.raises(NotImplementedError, match=r"Tanh.*no forward-mode rule \(jvp\).*jacrev\(torch.func.jacrev"):
+    # the nodes define no jvp (torch.compile cannot trace a Function that does): PyTorch's own error says so
+    with pytest.raises(NotImplementedError, match="implement the jvp function"):
         transform(lambda x: F.tanh(x).sum())(torch.randn(3, dtype=D))
 
 
