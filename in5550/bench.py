@@ -8,6 +8,12 @@ step, the ratio custom/torch, and the bytes that the forward pass saves for back
 ``torch.autograd.graph.saved_tensors_hooks`` (every saved tensor once, parameters included: they are saved by
 both backends alike); on CUDA also the peak memory allocated during a step.
 
+With ``compile=True`` (``in5550 bench --compile``) each batch size gets a second row, marked ``"compiled": True``:
+the same step with the forward and the loss of each backend compiled by ``torch.compile(..., fullgraph=True)``
+into one static graph (AOTAutograd compiles the backward graph; ``backward`` and the optimiser step run outside,
+as PyTorch users compile a training step). Compiling takes a minute or more per backend and batch size; the
+untimed warm-up steps include it.
+
 Example::
 
     >>> rows = bench("cpu", batch_sizes=(8,), vocab_size=50, embedding_dim=4, hidden_dim=4, repeats=2, warmup=0)
@@ -76,8 +82,9 @@ def _synchronize(device: str) -> None:
 
 def bench(device: str = "cpu", batch_sizes: Sequence[int] = BATCH_SIZES, vocab_size: int = VOCAB_SIZE,
           embedding_dim: int = EMBEDDING_DIM, hidden_dim: int = HIDDEN_DIM, repeats: int = REPEATS,
-          warmup: int = WARMUP, seed: int = 0) -> list[dict]:
-    """Time a training step of both backends at each batch size; one dict per batch size (see the module doc)."""
+          warmup: int = WARMUP, seed: int = 0, compile: bool = False) -> list[dict]:
+    """Time a training step of both backends at each batch size; one dict per batch size, and with ``compile`` a
+    second one for the compiled step (see the module doc)."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"bench: device {device!r} requested but CUDA is not available")
     if repeats < 1 or warmup < 0:
@@ -89,11 +96,16 @@ def bench(device: str = "cpu", batch_sizes: Sequence[int] = BATCH_SIZES, vocab_s
                                         backend).to(device)
         optimizers[backend] = torch.optim.Adam(models[backend].parameters(), lr=1e-3)
 
-    def forward(backend: str, batch) -> torch.Tensor:
+    def eager(backend: str, batch) -> torch.Tensor:
         ids, offsets, labels = batch
         return models[backend].loss(models[backend](ids, offsets), labels)
 
-    def step(backend: str, batch) -> float:
+    # one compiled function per backend: the graph is captured on the first call (at each new batch size)
+    # (static shapes: each batch size gets a graph of its own, as a fixed-size training loop would)
+    compiled = {backend: torch.compile(lambda batch, backend=backend: eager(backend, batch), fullgraph=True,
+                                       dynamic=False) for backend in BACKENDS} if compile else {}
+
+    def step(forward, backend: str, batch) -> float:
         """One training step; its wall time in milliseconds."""
         _synchronize(device)
         start = time.perf_counter()
@@ -104,17 +116,14 @@ def bench(device: str = "cpu", batch_sizes: Sequence[int] = BATCH_SIZES, vocab_s
         _synchronize(device)
         return (time.perf_counter() - start) * 1e3
 
-    generator = torch.Generator().manual_seed(seed)
-    rows = []
-    for batch_size in batch_sizes:
-        batch = make_batch(batch_size, vocab_size, generator, device)
+    def measure(forward, batch, untimed: int, extra: dict) -> dict:
         times: dict = {backend: [] for backend in BACKENDS}
-        for round_ in range(warmup + repeats):
+        for round_ in range(untimed + repeats):
             for backend in (BACKENDS if round_ % 2 == 0 else reversed(BACKENDS)):
-                elapsed = step(backend, batch)
-                if round_ >= warmup:
+                elapsed = step(forward, backend, batch)
+                if round_ >= untimed:
                     times[backend].append(elapsed)
-        row = {"device": device, "batch_size": batch_size}
+        row = {"device": device, "batch_size": len(batch[2]), **extra}
         for backend in BACKENDS:
             row[f"{backend}_ms"] = statistics.median(times[backend])
         row["ratio"] = row["custom_ms"] / row["torch_ms"]
@@ -123,21 +132,30 @@ def bench(device: str = "cpu", batch_sizes: Sequence[int] = BATCH_SIZES, vocab_s
         if device.startswith("cuda"):
             for backend in BACKENDS:
                 torch.cuda.reset_peak_memory_stats(device)
-                step(backend, batch)
+                step(forward, backend, batch)
                 row[f"{backend}_peak_bytes"] = torch.cuda.max_memory_allocated(device)
-        rows.append(row)
+        return row
+
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for batch_size in batch_sizes:
+        batch = make_batch(batch_size, vocab_size, generator, device)
+        rows.append(measure(eager, batch, warmup, {}))
+        if compile:  # the first call compiles: never timed
+            rows.append(measure(lambda backend, batch: compiled[backend](batch), batch, max(warmup, 1),
+                                {"compiled": True}))
     return rows
 
 
 def format_table(rows: Sequence[dict]) -> str:
     """The rows of :func:`bench` as a plain-text table."""
     cuda = "custom_peak_bytes" in rows[0]
-    header = ["device", "batch", "custom ms", "torch ms", "custom/torch", "saved custom", "saved torch"]
+    header = ["device", "batch", "step", "custom ms", "torch ms", "custom/torch", "saved custom", "saved torch"]
     header += ["peak custom", "peak torch"] if cuda else []
     lines = [header]
     for row in rows:
-        line = [row["device"], str(row["batch_size"]), f"{row['custom_ms']:.2f}", f"{row['torch_ms']:.2f}",
-                f"{row['ratio']:.3f}"]
+        line = [row["device"], str(row["batch_size"]), "compiled" if row.get("compiled") else "eager",
+                f"{row['custom_ms']:.2f}", f"{row['torch_ms']:.2f}", f"{row['ratio']:.3f}"]
         line += [f"{row[f'{backend}_saved_bytes'] / 1e6:.2f} MB" for backend in BACKENDS]
         line += [f"{row[f'{backend}_peak_bytes'] / 1e6:.1f} MB" for backend in BACKENDS] if cuda else []
         lines.append(line)
@@ -153,6 +171,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--warmup", type=int, default=WARMUP, help=f"untimed steps first (default {WARMUP})")
     parser.add_argument("--vocab-size", type=int, default=VOCAB_SIZE,
                         help=f"rows of the embedding table (default {VOCAB_SIZE})")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the step with the forward and loss compiled by torch.compile (slow to start)")
     parser.add_argument("--dim", type=int, default=EMBEDDING_DIM,
                         help=f"embedding and hidden size (default {EMBEDDING_DIM}); a tiny model such as "
                              f"--vocab-size 200 --dim 8 times little but the cost of calling each node")
@@ -166,7 +186,7 @@ def run(args) -> int:
     if args.vocab_size < 2 or args.dim < 1:
         raise UsageError(f"--vocab-size must be >= 2 and --dim >= 1, got {args.vocab_size} and {args.dim}")
     rows = bench(args.device, vocab_size=args.vocab_size, embedding_dim=args.dim, hidden_dim=args.dim,
-                 repeats=args.repeats, warmup=args.warmup)
+                 repeats=args.repeats, warmup=args.warmup, compile=args.compile)
     if args.json:
         print(json.dumps(rows))
     else:

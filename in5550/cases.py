@@ -212,6 +212,9 @@ def _cross_entropy(d: Draw) -> list[Sample]:
         # exactly one target equals ignore_index 1 (all of them ignored would make the mean NaN)
         Sample({"input": d.normal(batch, classes), "target": _with_ignored(_without(d.ids(classes, batch), 1), 1)},
                {"ignore_index": 1}, "ignore_index 1"),
+        # no target equals ignore_index although it is a class: nothing is left out
+        Sample({"input": d.normal(batch, classes), "target": d.ids(classes - 1, batch)},
+               {"ignore_index": classes - 1}, "ignore_index a class, absent"),
     ]
 
 
@@ -299,6 +302,13 @@ def _embedding_bag(d: Draw) -> list[Sample]:
         Sample({"input": d.repeating_ids(vocab, length), "weight": d.normal(vocab, dim)},
                {"offsets": torch.cat([d.bounds(length, bags), torch.tensor([length])]), "mode": "max",
                 "include_last_offset": True}, "max, include_last_offset"),
+        # padding_idx a row of the table but no token's id: nothing is left out
+        Sample({"input": d.ids(vocab - 1, length), "weight": d.normal(vocab, dim)},
+               {"offsets": d.bounds(length, bags), "mode": "mean", "padding_idx": vocab - 1}, "padding_idx absent"),
+        # offsets with the end of the last bag (B + 1 of them), int32 ids and offsets
+        Sample({"input": d.repeating_ids(vocab, length).int(), "weight": d.normal(vocab, dim)},
+               {"offsets": torch.cat([d.bounds(length, bags), torch.tensor([length])]).int(), "mode": "sum",
+                "include_last_offset": True}, "sum, include_last_offset, int32"),
     ]
 
 

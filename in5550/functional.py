@@ -8,7 +8,17 @@ error that names the function, the argument and the offending shape or value), t
 Where we differ from PyTorch, the function's docstring says so. In short: options that change what a node
 computes but that the course does not use (class ``weight``, ``pos_weight``, ``max_norm``,
 ``scale_grad_by_freq``, ``sparse``, ``per_sample_weights``, ``inplace=True``, and the deprecated ``size_average``
-and ``reduce``) raise a ``ValueError`` rather than being silently ignored.
+and ``reduce``) raise a ``ValueError`` rather than being silently ignored. As deliberate extensions, class
+indices and token ids may be of any integer type (PyTorch takes int64 or uint8 targets, int64 or int32 ids).
+
+Checks that read a tensor's values (ids and targets in range, offsets in order) cannot run where there are no
+values to read: on the ``meta`` device, inside ``torch.func.vmap``, and while ``torch.compile`` traces a function
+(reading a value there would break the graph in two). They are skipped there; an index out of range is then
+reported by the indexing operation itself. The checks of shapes, dtypes and options always run.
+
+Under ``torch.autocast`` each function casts its floating-point inputs as PyTorch's autocast casts those of the
+same ``torch.nn.functional`` op (:data:`AUTOCAST`), outside the node and differentiably, so that a node's forward
+and backward each see a single dtype: ``linear`` runs in the lower precision, the losses in float32.
 
 Example::
 
@@ -28,6 +38,16 @@ from in5550 import nodes
 
 REDUCTIONS = ("none", "mean", "sum")
 BAG_MODES = ("sum", "mean", "max")
+
+# What torch.autocast does to the torch.nn.functional ops that we mirror, per device type (PyTorch's lists in
+# aten/src/ATen/autocast_mode.h): "lower" runs in the autocast dtype (float16 or bfloat16), "float32" in float32;
+# an op not listed runs in the dtype of its inputs. float64 inputs are never cast, as in PyTorch.
+# (PyTorch refuses binary_cross_entropy under CUDA autocast; we run it in float32, like the other losses.)
+_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss")
+AUTOCAST = {
+    "cpu": {"linear": "lower", **dict.fromkeys(_LOSSES, "float32")},
+    "cuda": {"linear": "lower", **dict.fromkeys(("exp", "log", "softmax", "log_softmax", *_LOSSES), "float32")},
+}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -75,18 +95,40 @@ def _same_shape(fn: str, input: torch.Tensor, target: torch.Tensor) -> None:
         )
 
 
-def _values_visible(t: torch.Tensor) -> bool:
-    """False inside ``torch.func`` transforms (vmap, grad), where a tensor's values cannot be read in Python."""
-    return not torch._C._functorch.is_functorch_wrapped_tensor(t)
+def _autocast(fn: str, *tensors):
+    """``tensors`` as ``torch.autocast`` casts the inputs of ``torch.nn.functional.<fn>`` (see :data:`AUTOCAST`);
+    unchanged outside autocast. The casts are recorded by autograd, which casts the gradients back."""
+    device = tensors[0].device.type
+    policy = AUTOCAST.get(device, {}).get(fn)
+    if policy is None or not torch.is_autocast_enabled(device):
+        return tensors
+    dtype = torch.get_autocast_dtype(device) if policy == "lower" else torch.float32
+    return tuple(t.to(dtype) if t is not None and t.is_floating_point() and t.dtype != torch.float64 else t
+                 for t in tensors)
+
+
+def _read(t: torch.Tensor) -> list | None:
+    """The values of ``t`` as a Python list, or None where they cannot be read: on the ``meta`` device (no data),
+    while ``torch.compile`` traces (a read would break the graph), inside ``torch.func.vmap`` (PyTorch refuses)."""
+    if t.device.type == "meta" or torch.compiler.is_compiling():
+        return None
+    try:
+        return t.tolist()
+    except RuntimeError:  # vmap: "It looks like you're calling .item() / .tolist() on a Tensor"
+        return None
 
 
 def _in_range(fn: str, name: str, ids: torch.Tensor, size: int, what: str,
               allowed: int | None = None) -> tuple[int, int] | None:
     """Check that every index is in ``[0, size)`` (or equals ``allowed``), naming the first offending value.
-    Returns the smallest and largest index, or None where they are unknown (no index, or inside ``torch.func``)."""
-    if ids.numel() == 0 or not _values_visible(ids):
+    Returns the smallest and largest index, or None where they are unknown (no index, or values not readable:
+    see :func:`_read`)."""
+    if ids.numel() == 0:
         return None
-    low, high = torch.stack(torch.aminmax(ids)).tolist()  # one reduction, one read (one GPU synchronisation)
+    span = _read(torch.stack(torch.aminmax(ids)))  # one reduction, one read (one GPU synchronisation)
+    if span is None:
+        return None
+    low, high = span
     if low >= 0 and high < size:
         return low, high
     bad = (ids < 0) | (ids >= size)
@@ -124,10 +166,34 @@ def _dim(fn: str, input: torch.Tensor, dim) -> int:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _operand(fn: str, name: str, value, like: torch.Tensor) -> torch.Tensor:
-    if isinstance(value, numbers.Number):
-        return torch.as_tensor(value, dtype=like.dtype, device=like.device)
-    return _tensor(fn, name, value)
+def _operands(fn: str, input, other) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both operands as tensors, with PyTorch's type promotion for a Python number: ``int tensor * 0.5`` is a float
+    tensor, and the number keeps its precision (it becomes a 0-dimensional float64 or int64 tensor on the CPU, which
+    a float16 tensor does not promote: ``1e-3 * 7e4`` is 70 in float16, not ``1e-3 * inf``)."""
+    if isinstance(input, numbers.Number) and isinstance(other, torch.Tensor):
+        other, input = _operands(fn, other, input)
+        return input, other
+    input = _tensor(fn, "input", input)
+    if isinstance(other, numbers.Number):
+        dtype = _promoted(input, other)
+        precise = torch.float64 if dtype.is_floating_point else torch.complex128 if dtype.is_complex else None
+        return input.to(dtype), torch.tensor(other, dtype=precise)
+    return input, _tensor(fn, "other", other)
+
+
+def _promoted(tensor: torch.Tensor, number) -> torch.dtype:
+    """The dtype of ``tensor <op> number`` by PyTorch's rule for Python numbers (``torch.result_type``, written out
+    because ``torch.compile`` cannot trace a call that returns a dtype): the number only lifts the category
+    (bool < integer < floating point < complex), to the default dtype of its own category."""
+    if isinstance(number, bool) or (isinstance(number, numbers.Integral) and tensor.dtype != torch.bool):
+        return tensor.dtype
+    if isinstance(number, numbers.Integral):
+        return torch.int64
+    if isinstance(number, numbers.Real):
+        return tensor.dtype if tensor.is_floating_point() or tensor.is_complex() else torch.get_default_dtype()
+    if tensor.is_complex():
+        return tensor.dtype
+    return {torch.float64: torch.complex128, torch.float16: torch.complex32}.get(tensor.dtype, torch.complex64)
 
 
 def _broadcast(fn: str, a: torch.Tensor, b: torch.Tensor) -> None:
@@ -141,28 +207,26 @@ def _broadcast(fn: str, a: torch.Tensor, b: torch.Tensor) -> None:
 
 def add(input: torch.Tensor, other) -> torch.Tensor:
     """``input + other`` with broadcasting (mirrors ``torch.add`` without ``alpha``); ``other`` may be a number."""
-    input = _tensor("add", "input", input)
-    other = _operand("add", "other", other, input)
+    input, other = _operands("add", input, other)
     _broadcast("add", input, other)
     return nodes.Add.apply(input, other)
 
 
 def mul(input: torch.Tensor, other) -> torch.Tensor:
     """``input * other`` elementwise with broadcasting (mirrors ``torch.mul``); ``other`` may be a number."""
-    input = _tensor("mul", "input", input)
-    other = _operand("mul", "other", other, input)
+    input, other = _operands("mul", input, other)
     _broadcast("mul", input, other)
     return nodes.Mul.apply(input, other)
 
 
 def exp(input: torch.Tensor) -> torch.Tensor:
     """Elementwise :math:`e^x` (mirrors ``torch.exp``)."""
-    return nodes.Exp.apply(_floating("exp", "input", input))
+    return nodes.Exp.apply(*_autocast("exp", _floating("exp", "input", input)))
 
 
 def log(input: torch.Tensor) -> torch.Tensor:
     """Elementwise natural logarithm (mirrors ``torch.log``)."""
-    return nodes.Log.apply(_floating("log", "input", input))
+    return nodes.Log.apply(*_autocast("log", _floating("log", "input", input)))
 
 
 def relu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
@@ -191,6 +255,7 @@ def linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     input, weight = _floating("linear", "input", input), _floating("linear", "weight", weight)
     if bias is not None:
         bias = _floating("linear", "bias", bias)
+    input, weight, bias = _autocast("linear", input, weight, bias)
     _same_dtype("linear", input=input, weight=weight, bias=bias)
     if weight.dim() != 2:
         raise ValueError(f"linear: argument 'weight' must be 2-D (out_features, in_features), got {tuple(weight.shape)}")
@@ -209,16 +274,21 @@ def linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _softmax_input(fn: str, input, dim, dtype) -> tuple[torch.Tensor, int]:
+    input = _floating(fn, "input", input)
+    dim = _dim(fn, input, dim)
+    (input,) = _autocast(fn, input) if dtype is None else (input.to(dtype),)
+    return input, dim
+
+
 def softmax(input: torch.Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> torch.Tensor:
     """Softmax along ``dim``, stable for large logits. Differs from PyTorch: ``dim`` is required."""
-    input = _floating("softmax", "input", input)
-    return nodes.Softmax.apply(input if dtype is None else input.to(dtype), _dim("softmax", input, dim))
+    return nodes.Softmax.apply(*_softmax_input("softmax", input, dim, dtype))
 
 
 def log_softmax(input: torch.Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> torch.Tensor:
     """Log-softmax along ``dim``, stable for large logits. Differs from PyTorch: ``dim`` is required."""
-    input = _floating("log_softmax", "input", input)
-    return nodes.LogSoftmax.apply(input if dtype is None else input.to(dtype), _dim("log_softmax", input, dim))
+    return nodes.LogSoftmax.apply(*_softmax_input("log_softmax", input, dim, dtype))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -232,7 +302,8 @@ def _class_index_loss(fn: str, node, input, target, ignore_index: int, reduction
     _unsupported(fn, **unsupported)
     _reduction(fn, reduction)
     input = _floating(fn, "input", input)
-    target = _indices(fn, "target", target, hint=" (class indices; probability targets are not supported)")
+    target = _indices(fn, "target", target, hint=" (class indices; probability targets are not supported)").long()
+    (input,) = _autocast(fn, input)
     unbatched = input.dim() == 1
     if unbatched:
         input, target = input.unsqueeze(0), target.unsqueeze(0)
@@ -289,6 +360,7 @@ def _pointwise_loss_args(fn: str, input, target, reduction, **unsupported):
     _reduction(fn, reduction)
     input, target = _floating(fn, "input", input), _floating(fn, "target", target)
     _same_shape(fn, input, target)
+    input, target = _autocast(fn, input, target)
     _same_dtype(fn, input=input, target=target)
     return input, target
 
@@ -305,10 +377,9 @@ def binary_cross_entropy(
     input, target = _pointwise_loss_args(
         fn, input, target, reduction, weight=(weight, None), size_average=(size_average, None), reduce=(reduce, None)
     )
-    if input.numel() and _values_visible(input):
-        outside = (input < 0) | (input > 1) | input.isnan()
-        if bool(outside.any()):
-            raise ValueError(f"{fn}: argument 'input' must hold probabilities in [0, 1], got {input[outside][0].item()}")
+    outside = (input < 0) | (input > 1) | input.isnan()
+    if input.numel() and _read(outside.any()):
+        raise ValueError(f"{fn}: argument 'input' must hold probabilities in [0, 1], got {input[outside][0].item()}")
     return nodes.BinaryCrossEntropy.apply(input, target, reduction)
 
 
@@ -364,6 +435,13 @@ def _padding_idx(fn: str, padding_idx: int | None, num_embeddings: int) -> int |
     return padding_idx % num_embeddings
 
 
+def _ids(fn: str, name: str, value) -> torch.Tensor:
+    """Token ids of any integer type (a deliberate extension: PyTorch takes int64 and int32), as a type that the
+    indexing operations take (int32 and int64 are kept, smaller types become int64)."""
+    value = _indices(fn, name, value)
+    return value if value.dtype in (torch.int64, torch.int32) else value.long()
+
+
 def embedding(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -379,19 +457,37 @@ def embedding(
     """
     fn = "embedding"
     _unsupported(fn, max_norm=(max_norm, None), scale_grad_by_freq=(scale_grad_by_freq, False), sparse=(sparse, False))
-    input, weight = _indices(fn, "input", input), _table(fn, weight)
+    input, weight = _ids(fn, "input", input), _table(fn, weight)
     _in_range(fn, "input", input, weight.shape[0], "token id")
     return nodes.Embedding.apply(input, weight, _padding_idx(fn, padding_idx, weight.shape[0]))
 
 
-def _bounds(fn: str, input: torch.Tensor, offsets, include_last_offset: bool):
-    """Turn 2-D ``input`` ``(B, L)``, or 1-D ``input`` with ``offsets``, into flat ids and the ``(B + 1,)`` bounds
-    of the bags: bag ``b`` is ``ids[bounds[b]:bounds[b + 1]]``."""
+def _check_bounds(fn: str, bounds: torch.Tensor, offsets: torch.Tensor, n: int) -> None:
+    """Check the ``(B + 1,)`` bounds of the bags over ``n`` tokens: from 0 to ``n``, non-decreasing. One read of
+    three numbers (a single device synchronisation on a GPU); skipped where values cannot be read (:func:`_read`)."""
+    steps = bounds.diff() if bounds.numel() > 1 else bounds.new_zeros(1)
+    summary = _read(torch.cat([bounds[:1], bounds[-1:], steps.amin(0, keepdim=True)])) if bounds.numel() else [None] * 3
+    if summary is None:
+        return
+    first, last, smallest_step = summary
+    if last != n:
+        raise ValueError(f"{fn}: with include_last_offset=True the last offset must be {n}, the input length")
+    if bounds.numel() > 1 and first != 0:
+        raise ValueError(f"{fn}: argument 'offsets' must start at 0, got {first}")
+    if smallest_step < 0:
+        raise ValueError(f"{fn}: argument 'offsets' must be non-decreasing and at most {n}, got {offsets.tolist()}")
+
+
+def _bags(fn: str, input: torch.Tensor, offsets, include_last_offset: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Flat ids ``(T,)``, the bag of each token ``(T,)`` and the number of bags :math:`B`, from a 2-D ``input``
+    ``(B, L)`` (a bag per row) or a 1-D ``input`` with ``offsets`` (bag ``b`` is ``input[offsets[b]:offsets[b+1]]``).
+    Every shape here follows from the shapes of the arguments, never from their values: a static graph."""
     if input.dim() == 2:
         if offsets is not None:
             raise ValueError(f"{fn}: argument 'offsets' must be None when 'input' is 2-D, got {tuple(input.shape)} input")
         num_bags, length = input.shape
-        return input.reshape(-1), torch.arange(num_bags + 1, device=input.device) * length
+        bags = torch.arange(num_bags, device=input.device).unsqueeze(1).expand(num_bags, length)
+        return input.reshape(-1), bags.reshape(-1), num_bags
     if input.dim() != 1:
         raise ValueError(f"{fn}: argument 'input' must be 1-D (with offsets) or 2-D (bags of equal length), got {tuple(input.shape)}")
     if offsets is None:
@@ -401,19 +497,13 @@ def _bounds(fn: str, input: torch.Tensor, offsets, include_last_offset: bool):
         raise ValueError(f"{fn}: argument 'offsets' must be 1-D, got shape {tuple(offsets.shape)}")
     n = input.numel()
     bounds = offsets if include_last_offset else torch.cat([offsets, offsets.new_full((1,), n)])
-    steps = bounds.diff() if bounds.numel() > 1 else bounds.new_zeros(1)
-    # one read of three numbers (a single device synchronisation on a GPU) in the common case
-    first, last, smallest_step = torch.cat([bounds[:1], bounds[-1:], steps.amin(0, keepdim=True)]).tolist() \
-        if bounds.numel() else (None, None, None)
-    if last != n:
-        raise ValueError(f"{fn}: with include_last_offset=True the last offset must be {n}, the input length")
-    if bounds.numel() == 1:  # no bags: like PyTorch, an empty output whatever the input holds
-        return input[:0], bounds.new_zeros(1)
-    if first != 0:
-        raise ValueError(f"{fn}: argument 'offsets' must start at 0, got {first}")
-    if smallest_step < 0:
-        raise ValueError(f"{fn}: argument 'offsets' must be non-decreasing and at most {n}, got {offsets.tolist()}")
-    return input, bounds
+    _check_bounds(fn, bounds, offsets, n)
+    num_bags = bounds.numel() - 1
+    if num_bags < 1:  # no bags: like PyTorch, an empty output whatever the input holds
+        return input[:0], offsets.new_zeros(0, dtype=torch.long), 0
+    sizes = bounds.diff()
+    bags = torch.arange(num_bags, device=input.device).repeat_interleave(sizes, output_size=n)
+    return input, bags, num_bags
 
 
 def embedding_bag(
@@ -433,8 +523,9 @@ def embedding_bag(
 
     Bags are the rows of a 2-D ``input`` ``(B, L)``, or the slices ``input[offsets[b]:offsets[b+1]]`` of a 1-D
     ``input``. Tokens equal to ``padding_idx`` are left out (also of the bag size for the mean); empty bags give
-    zeros. Differs from PyTorch: on ties, ``"max"`` shares the gradient among the tied tokens; ``max_norm``,
-    ``scale_grad_by_freq``, ``sparse`` and ``per_sample_weights`` are not supported.
+    zeros. Differs from PyTorch: ``max_norm``, ``scale_grad_by_freq``, ``sparse`` and ``per_sample_weights`` are
+    not supported; in ``"max"`` mode a NaN is the maximum of its bag (PyTorch's CPU kernel keeps a NaN only when
+    it comes first in the bag), and ids of any integer type are taken.
     """
     fn = "embedding_bag"
     _unsupported(
@@ -443,15 +534,13 @@ def embedding_bag(
     )
     if mode not in BAG_MODES:
         raise ValueError(f"{fn}: argument 'mode' must be one of {BAG_MODES}, got {mode!r}")
-    input, weight = _indices(fn, "input", input), _table(fn, weight)
+    input, weight = _ids(fn, "input", input), _table(fn, weight)
     span = _in_range(fn, "input", input, weight.shape[0], "token id")
-    ids, bounds = _bounds(fn, input, offsets, include_last_offset)
+    ids, bags, num_bags = _bags(fn, input, offsets, include_last_offset)
     padding_idx = _padding_idx(fn, padding_idx, weight.shape[0])
     if padding_idx is not None and (span is None or span[0] <= padding_idx <= span[1]):  # else no token is padding
-        keep = ids != padding_idx
-        kept_before = torch.cat([keep.new_zeros(1, dtype=bounds.dtype), keep.cumsum(0)])  # kept tokens before i
-        ids, bounds = ids[keep], kept_before[bounds]
-    return nodes.EmbeddingBag.apply(ids, bounds, weight, mode)
+        bags = torch.where(ids == padding_idx, num_bags, bags)  # bag B: left out
+    return nodes.EmbeddingBag.apply(ids, bags, weight, mode, num_bags)
 
 
 def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> torch.Tensor:

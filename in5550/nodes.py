@@ -19,33 +19,25 @@ mirrors :mod:`torch.nn.functional`. Notation: :math:`\bar{v}` is the gradient of
 
 from __future__ import annotations
 
-import warnings
+import math
 
 import torch
-from torch._functorch import utils as _functorch_utils
 from torch.autograd import Function
 
 
 class Node(Function):
-    """Base of every node here: enables ``torch.func`` transforms through the generated vmap rule, and applies
-    a node without ``Function.apply``'s per-call overhead where that overhead buys nothing."""
+    """Base of every node here. ``generate_vmap_rule = True`` lets ``torch.func`` (``vmap``, ``grad``, ``jacrev``)
+    run a node: PyTorch batches the node by running its forward, setup_context and backward on batched tensors.
+
+    The nodes are written for reverse mode (the lecture's backward pass) and have no forward-mode rule (``jvp``):
+    ``torch.func.jacfwd``, ``torch.func.hessian`` and ``torch.autograd.forward_ad`` stop with PyTorch's
+    ``NotImplementedError`` ("You must implement the jvp function ..."). Not even one that raises a message of
+    our own: ``torch.compile`` refuses to trace any ``Function`` that defines ``jvp``, so it would cost every node
+    its static graph. Reverse over reverse mode works, since every backward is made of differentiable
+    operations: a Hessian is ``torch.func.jacrev(torch.func.jacrev(f))``.
+    """
 
     generate_vmap_rule = True
-
-    @classmethod
-    def apply(cls, *args, **kwargs):
-        """Run the node and record it in the graph, as ``Function.apply`` does.
-
-        ``Function.apply`` first binds the arguments to ``forward``'s signature with ``inspect`` so that
-        ``setup_context`` sees defaults filled in; that costs more than a small node's arithmetic (about 13 µs a
-        call). When every parameter of ``forward`` is given positionally there is nothing to fill in, so this
-        goes straight to autograd's own ``apply``; keywords, missing arguments and ``torch.func`` transforms take
-        the general path.
-        """
-        code = getattr(cls.forward, "__code__", None)  # None for a forward that is not a plain Python function
-        if kwargs or code is None or len(args) != code.co_argcount or torch._C._are_functorch_transforms_active():
-            return super().apply(*args, **kwargs)
-        return super(Function, cls).apply(*_functorch_utils.unwrap_dead_wrappers(args))
 
 
 def _reduce(loss: torch.Tensor, reduction: str, count: torch.Tensor | int | None = None) -> torch.Tensor:
@@ -177,7 +169,9 @@ class ReLU(Node):
     r"""Rectified linear unit, :math:`y = \max(x, 0)`.
 
     Local gradient: :math:`\partial y / \partial x = [x > 0]` (0 at :math:`x = 0`, as in PyTorch), so
-    :math:`\bar{x} = \bar{y} \odot [y > 0]`.
+    :math:`\bar{x} = \bar{y}` where :math:`y > 0` and :math:`0` where :math:`y \le 0`. Written as "zero where
+    :math:`y \le 0`", as PyTorch does, so that a NaN input passes its gradient on (NaN is not :math:`\le 0`) and a
+    NaN upstream gradient stops at a unit that is off.
 
     Shapes: any; ``y`` like ``x``. Saves: the output ``y`` (its sign is the input's, and it is needed anyway by
     the next node, so saving it costs no memory).
@@ -194,7 +188,7 @@ class ReLU(Node):
     @staticmethod
     def backward(ctx, grad_output):
         (y,) = ctx.saved_tensors
-        return grad_output * (y > 0)
+        return torch.where(y <= 0, 0, grad_output)
 
 
 class Sigmoid(Node):
@@ -278,9 +272,10 @@ class Linear(Node):
     def backward(ctx, grad_output):
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        grad_rows = grad_output.reshape(-1, grad_output.shape[-1])  # (N, out)
+        rows = math.prod(grad_output.shape[:-1])  # N; counted, not inferred with -1, so that 0 features work too
+        grad_rows = grad_output.reshape(rows, grad_output.shape[-1])  # (N, out)
         grad_x = grad_output.matmul(weight) if need_x else None
-        grad_w = grad_rows.t().matmul(x.reshape(-1, x.shape[-1])) if need_w else None
+        grad_w = grad_rows.t().matmul(x.reshape(rows, x.shape[-1])) if need_w else None
         grad_b = grad_rows.sum(0) if need_b else None
         return grad_x, grad_w, grad_b
 
@@ -290,11 +285,16 @@ class Linear(Node):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _log_softmax(x: torch.Tensor, dim: int) -> torch.Tensor:
-    r""":math:`\log \mathrm{softmax}(x)_i = (x_i - m) - \log \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`.
+def _minus_max(x: torch.Tensor, dim: int) -> torch.Tensor:
+    r""":math:`x_i - m` with :math:`m = \max_j x_j` along ``dim``: every exponent of the result is :math:`\le 0`,
+    so :math:`e^{x_i - m}` cannot overflow even for logits of :math:`10^4`. An empty ``dim`` has no maximum and
+    nothing to normalise: it is returned as it is (an empty softmax, as in PyTorch)."""
+    return x if x.shape[dim] == 0 else x - x.amax(dim, keepdim=True)
 
-    Subtracting the maximum keeps every exponent :math:`\le 0`: no overflow even for logits of :math:`10^4`."""
-    shifted = x - x.amax(dim, keepdim=True)
+
+def _log_softmax(x: torch.Tensor, dim: int) -> torch.Tensor:
+    r""":math:`\log \mathrm{softmax}(x)_i = (x_i - m) - \log \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`."""
+    shifted = _minus_max(x, dim)
     return shifted - shifted.exp().sum(dim, keepdim=True).log()
 
 
@@ -309,8 +309,8 @@ class Softmax(Node):
 
     @staticmethod
     def forward(x, dim):
-        shifted = (x - x.amax(dim, keepdim=True)).exp()
-        return shifted / shifted.sum(dim, keepdim=True)
+        e = _minus_max(x, dim).exp()
+        return e / e.sum(dim, keepdim=True)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -363,12 +363,18 @@ def _class_targets(target: torch.Tensor, ignore_index: int | None):
 
 
 def _kept(per_sample: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
-    """Zero the entries of ignored samples (``keep`` from :func:`_class_targets`)."""
-    return per_sample if keep is None else per_sample * keep
+    """Zero the entries of ignored samples (``keep`` from :func:`_class_targets`); a selection, not a product, so
+    that whatever an ignored sample holds (even inf or NaN) never reaches the loss."""
+    return per_sample if keep is None else torch.where(keep, per_sample, 0)
 
 
 def _grad_per_target(grad_output, reduction: str, count, keep, target: torch.Tensor) -> torch.Tensor:
-    r""":math:`\bar{\ell}_n` for every target, shaped like it: the backward of :func:`_reduce`, zero where ignored."""
+    r""":math:`\bar{\ell}_n` for every target, shaped like it: the backward of :func:`_reduce`, zero where ignored.
+
+    When no target counts (all equal ``ignore_index``, or an empty batch) the mean is :math:`0/0`, NaN, as in
+    PyTorch; but no sample contributes to it, so every gradient is zero: the divisor is taken as at least 1 here
+    (one optimiser step on a NaN gradient would turn every weight NaN)."""
+    count = count.clamp_min(1) if isinstance(count, torch.Tensor) else max(count, 1)
     return _kept(_unreduce(grad_output, reduction, count).expand(target.shape), keep)
 
 
@@ -566,8 +572,8 @@ def add_rows(rows: torch.Tensor, index: torch.Tensor, num_rows: int) -> torch.Te
     """``out[index[i]] += rows[i]`` into ``num_rows`` zero rows: the sum of the rows that share an index.
 
     This is the backward of every lookup: a row read several times collects every gradient, never just the last
-    one. ``index_add_`` works on a fresh tensor, so autograd can still differentiate
-    it with respect to ``rows`` (double backward).
+    one. ``index_add_`` works on a fresh tensor, so autograd can still differentiate it with respect to ``rows``
+    (double backward), and ``rows.new_zeros`` keeps it batched under ``torch.func.vmap``.
     """
     return rows.new_zeros(num_rows, rows.shape[1]).index_add_(0, index, rows)
 
@@ -595,9 +601,9 @@ class Embedding(Node):
     def backward(ctx, grad_output):
         (ids,) = ctx.saved_tensors
         ids = ids.reshape(-1)
-        grad_rows = grad_output.reshape(ids.numel(), -1)
+        grad_rows = grad_output.reshape(ids.numel(), grad_output.shape[-1])  # (T, D), also for T = 0
         if ctx.padding_idx is not None:
-            grad_rows = grad_rows * (ids != ctx.padding_idx).unsqueeze(1)
+            grad_rows = torch.where((ids == ctx.padding_idx).unsqueeze(1), 0, grad_rows)
         return None, add_rows(grad_rows, ids, ctx.num_embeddings), None
 
 
@@ -606,75 +612,70 @@ class EmbeddingBag(Node):
     with ``mode`` ``"sum"``, ``"mean"`` (divided by the bag's size :math:`s_b`) or ``"max"`` (per component);
     an empty bag gives zeros.
 
-    For ``"sum"`` and ``"mean"`` the forward is a product :math:`y = A W` with the sparse bag-of-words matrix
-    :math:`A_{b,v} = (\text{count of token } v \text{ in bag } b) / s_b` (:math:`s_b = 1` for the sum), which never
-    builds the ``(T, D)`` rows of the tokens: the counts times :math:`W`, then each row divided by :math:`s_b`.
+    Token :math:`i` belongs to bag :math:`b(i)` = ``bags[i]`` (PyTorch's ``offset2bag``). The forward reads each
+    token's row :math:`W_{\mathrm{ids}_i}` (``index_select``) and adds it into its bag (``index_add_``): a sum per
+    segment. A token of bag :math:`B`, one past the last, is left out: that is how
+    :func:`in5550.functional.embedding_bag` drops ``padding_idx`` tokens without changing any shape (so
+    ``torch.compile`` sees a static graph).
 
-    Local gradients: for ``"sum"`` and ``"mean"``, :math:`\bar{W} = A^\top \bar{y}`: token :math:`i` receives the
-    gradient of its bag :math:`b(i)`, divided by :math:`s_{b(i)}`, and each row of the table adds up what its
-    tokens receive, :math:`\bar{W}_v = \sum_{i: \mathrm{ids}_i = v} \bar{y}_{b(i)} / s_{b(i)}`, so repeated ids
-    accumulate. For ``"max"`` each component of :math:`\bar{y}_b` goes to the token that attained the maximum
-    (shared equally on ties, like ``torch.amax``).
+    Local gradients: for ``"sum"`` and ``"mean"``, :math:`y_b = \frac{1}{s_b} \sum_{i: b(i) = b} W_{\mathrm{ids}_i}`
+    (:math:`s_b = 1` for the sum), so token :math:`i` receives its bag's gradient divided by the bag's size,
+    :math:`\bar{y}_{b(i)} / s_{b(i)}`, and each row of the table adds up what its tokens receive,
+    :math:`\bar{W}_v = \sum_{i: \mathrm{ids}_i = v} \bar{y}_{b(i)} / s_{b(i)}`: repeated ids accumulate. For
+    ``"max"`` each component of :math:`\bar{y}_b` goes to the token that attained the maximum (the first one on
+    ties, as in PyTorch; a NaN is the maximum of its bag, and its token gets the gradient).
 
-    Shapes: ``ids`` ``(T,)`` integers; ``bounds`` ``(B + 1,)`` non-decreasing, from 0 to :math:`T`: bag :math:`b`
-    is ``ids[bounds[b]:bounds[b + 1]]`` (PyTorch's ``offsets`` with ``include_last_offset=True``, and the row
-    pointers of :math:`A` in compressed sparse rows); ``W`` ``(V, D)``; ``y`` ``(B, D)``.
-    :func:`in5550.functional.embedding_bag` turns ``offsets`` (or 2-D input) into ``bounds`` and drops
-    ``padding_idx`` tokens. Saves: ``ids`` and ``bounds``; for ``"max"`` also ``W`` and the output.
+    Shapes: ``ids`` ``(T,)`` integers; ``bags`` ``(T,)`` integers in :math:`[0, B]`; ``W`` ``(V, D)``;
+    ``num_bags`` :math:`B`; ``y`` ``(B, D)``. Saves: ``ids`` and ``bags``; for ``"max"`` also ``W`` and ``y``.
     """
 
     @staticmethod
-    def forward(ids, bounds, weight, mode):
-        sizes = bounds.diff()
+    def forward(ids, bags, weight, mode, num_bags):
+        rows = weight.index_select(0, ids)  # (T, D): the row of each token
+        out = rows.new_zeros(num_bags + 1, rows.shape[1])  # one row per bag, and one for left-out tokens
         if mode == "max":
-            rows = weight.index_select(0, ids)  # (T, D)
-            out = weight.new_zeros(sizes.numel(), weight.shape[1])
-            bags = EmbeddingBag._bag_of_each_token(sizes, ids.numel())
-            return out.scatter_reduce_(0, bags.unsqueeze(1).expand_as(rows), rows, "amax", include_self=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # PyTorch flags sparse CSR tensors as beta
-            counts = torch.sparse_csr_tensor(bounds.to(ids.dtype), ids, torch.ones_like(ids, dtype=weight.dtype),
-                                             size=(sizes.numel(), weight.shape[0]))
-        sums = counts @ weight
-        return sums / EmbeddingBag._divisors(sizes) if mode == "mean" else sums
+            out = out.scatter_reduce(0, bags.unsqueeze(1).expand_as(rows), rows, "amax", include_self=False)
+        else:
+            out = out.index_add_(0, bags, rows)
+            if mode == "mean":
+                out = out / EmbeddingBag._sizes(bags, num_bags)
+        return out[:num_bags]
 
     @staticmethod
-    def _divisors(sizes):
-        """``(B, 1)`` integers: the divisor of each bag's mean, its size, at least 1 so that an empty bag divides 0
-        by 1. Dividing a float tensor by it gives that float type."""
-        return sizes.clamp_min(1).unsqueeze(1)
+    def _sizes(bags, num_bags):
+        """``(B + 1, 1)`` integers: the number of tokens in each bag, at least 1 (an empty bag's mean is 0 / 1)."""
+        return bags.new_zeros(num_bags + 1).index_add_(0, bags, torch.ones_like(bags)).clamp_min(1).unsqueeze(1)
 
     @staticmethod
-    def _spread(per_bag, sizes, num_tokens):
-        """``(T, ...)``: row ``b`` of ``per_bag`` repeated for each of bag ``b``'s tokens (the output size is given,
-        so a GPU need not be asked for it)."""
-        return per_bag.repeat_interleave(sizes, dim=0, output_size=num_tokens)
-
-    @staticmethod
-    def _bag_of_each_token(sizes, num_tokens):
-        """``(T,)``: the bag that each token belongs to."""
-        return EmbeddingBag._spread(torch.arange(sizes.numel(), device=sizes.device), sizes, num_tokens)
+    def _attains_max(rows, bags, output):
+        """``(T, D)`` booleans: True where token :math:`i` is the first of its bag to hold the bag's maximum."""
+        num_tokens = rows.shape[0]
+        best = torch.cat([output, output.new_zeros(1, output.shape[1])]).index_select(0, bags)  # (T, D)
+        attains = (rows == best) | (rows.isnan() & best.isnan())
+        position = torch.arange(num_tokens, device=rows.device).unsqueeze(1).expand_as(rows)
+        candidate = torch.where(attains, position, num_tokens)
+        first = position.new_full((output.shape[0] + 1, output.shape[1]), num_tokens)  # (B + 1, D)
+        first = first.scatter_reduce(0, bags.unsqueeze(1).expand_as(rows), candidate, "amin")
+        return position == first.index_select(0, bags)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ids, bounds, weight, ctx.mode = inputs
+        ids, bags, weight, ctx.mode, ctx.num_bags = inputs
         ctx.num_embeddings = weight.shape[0]
-        ctx.save_for_backward(ids, bounds, *((weight, output) if ctx.mode == "max" else ()))
+        ctx.save_for_backward(ids, bags, *((weight, output) if ctx.mode == "max" else ()))
 
     @staticmethod
     def backward(ctx, grad_output):
-        ids, bounds, *max_saved = ctx.saved_tensors
-        sizes = bounds.diff()
+        ids, bags, *max_saved = ctx.saved_tensors
+        # the bag of left-out tokens (row B) receives no gradient
+        grad_bags = torch.cat([grad_output, grad_output.new_zeros(1, grad_output.shape[1])])  # (B + 1, D)
         if ctx.mode == "mean":
-            grad_output = grad_output / EmbeddingBag._divisors(sizes)
-        grad_rows = EmbeddingBag._spread(grad_output, sizes, ids.numel())  # each token receives its bag's gradient
+            grad_bags = grad_bags / EmbeddingBag._sizes(bags, ctx.num_bags)
+        grad_rows = grad_bags.index_select(0, bags)  # (T, D): each token receives its bag's gradient
         if ctx.mode == "max":
             weight, output = max_saved
-            is_max = weight.index_select(0, ids) == EmbeddingBag._spread(output, sizes, ids.numel())
-            is_max = is_max.to(grad_rows.dtype)
-            bags = EmbeddingBag._bag_of_each_token(sizes, ids.numel())
-            grad_rows = grad_rows * is_max / add_rows(is_max, bags, sizes.numel()).index_select(0, bags)
-        return None, None, add_rows(grad_rows, ids, ctx.num_embeddings), None
+            grad_rows = torch.where(EmbeddingBag._attains_max(weight.index_select(0, ids), bags, output), grad_rows, 0)
+        return None, None, add_rows(grad_rows, ids, ctx.num_embeddings), None, None
 
 
 class Dropout(Node):

@@ -11,7 +11,7 @@ from torch.autograd import gradcheck, gradgradcheck
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import in5550.functional as F
-from in5550 import nodes
+from in5550 import cases, nodes
 
 # float64 forward and backward of the same formula differ only by rounding.
 RTOL64, ATOL64 = 1e-10, 1e-12
@@ -25,152 +25,109 @@ def randn(*shape, dtype=D):
     return torch.randn(*shape, dtype=dtype)
 
 
-def non_contiguous(*shape, dtype=D):
-    """A tensor of ``shape`` whose memory is a transposed view, so that ``is_contiguous()`` is False."""
-    t = torch.randn(*reversed(shape), dtype=dtype).permute(*reversed(range(len(shape))))
-    assert not t.is_contiguous() or t.dim() < 2
-    return t
+# Every node's samples come from the registry (in5550.cases); two seeds, so that shapes vary too.
+SEEDS = (0, 1)
+SAMPLES = [(name, seed, i) for seed in SEEDS for name in cases.REGISTRY
+           for i in range(len(cases.samples(name, seed)))]
 
 
-def probs(*shape, dtype=D):
-    return torch.rand(*shape, dtype=dtype).clamp(0.05, 0.95)
+def _id(params) -> str:
+    name, seed, i = params
+    return f"{name}-{cases.samples(name, seed)[i].note}-seed{seed}"
 
 
-# Each case: id -> (name in both modules, positional float inputs to differentiate, other args, kwargs).
-# A lambda builds the inputs so that every test gets fresh, seeded tensors.
-CASES = {
-    "add-broadcast": lambda: ("add", [randn(2, 3, 4), randn(3, 1)], [], {}),
-    "add-batch-of-one": lambda: ("add", [randn(1, 4), randn(1, 4)], [], {}),
-    "mul-broadcast": lambda: ("mul", [randn(3, 1), randn(2, 1, 4)], [], {}),
-    "mul-non-contiguous": lambda: ("mul", [non_contiguous(3, 4), non_contiguous(3, 4)], [], {}),
-    "exp": lambda: ("exp", [randn(3, 4)], [], {}),
-    "log": lambda: ("log", [probs(3, 4) * 3], [], {}),
-    "relu": lambda: ("relu", [non_contiguous(4, 5)], [], {}),
-    "sigmoid": lambda: ("sigmoid", [3 * randn(3, 4)], [], {}),
-    "tanh": lambda: ("tanh", [randn(1, 7)], [], {}),
-    "linear": lambda: ("linear", [randn(5, 4), randn(3, 4), randn(3)], [], {}),
-    "linear-leading-dims": lambda: ("linear", [randn(2, 3, 4), randn(5, 4), randn(5)], [], {}),
-    "linear-1d-no-bias": lambda: ("linear", [randn(4), randn(3, 4)], [], {}),
-    "linear-non-contiguous": lambda: ("linear", [non_contiguous(6, 4), non_contiguous(3, 4), randn(3)], [], {}),
-    "softmax-dim1": lambda: ("softmax", [randn(2, 3, 4)], [], {"dim": 1}),
-    "softmax-batch-of-one": lambda: ("softmax", [randn(1, 5)], [], {"dim": -1}),
-    "log_softmax-dim0": lambda: ("log_softmax", [non_contiguous(3, 4)], [], {"dim": 0}),
-    "cross_entropy": lambda: ("cross_entropy", [randn(5, 3)], [torch.tensor([0, 2, 1, 2, 2])], {}),
-    "cross_entropy-ignore-sum": lambda: (
-        "cross_entropy", [randn(4, 3)], [torch.tensor([0, -100, 1, 2])], {"reduction": "sum"}),
-    "cross_entropy-smoothing-ignore": lambda: (
-        "cross_entropy", [randn(4, 3)], [torch.tensor([1, 7, 0, 7])], {"ignore_index": 7, "label_smoothing": 0.1}),
-    "cross_entropy-none-kdim": lambda: (
-        "cross_entropy", [randn(2, 3, 5)], [torch.randint(0, 3, (2, 5))], {"reduction": "none"}),
-    # ignore_index outside the targets' range, and inside it but absent: the two ways no target is ignored
-    "cross_entropy-ignore-above-targets": lambda: (
-        "cross_entropy", [randn(4, 3)], [torch.tensor([0, 1, 1, 0])], {"ignore_index": 2}),
-    "cross_entropy-ignore-absent": lambda: (
-        "cross_entropy", [randn(4, 3)], [torch.tensor([0, 2, 2, 0])], {"ignore_index": 1}),
-    "cross_entropy-unbatched": lambda: ("cross_entropy", [randn(4)], [torch.tensor(2)], {}),
-    "cross_entropy-batch-of-one": lambda: ("cross_entropy", [randn(1, 4)], [torch.tensor([3])], {}),
-    "nll_loss": lambda: ("nll_loss", [randn(5, 3)], [torch.tensor([0, 2, -100, 2, 1])], {}),
-    "nll_loss-ignore-absent": lambda: ("nll_loss", [randn(4, 3)], [torch.tensor([0, 2, 2, 0])], {"ignore_index": 1}),
-    "nll_loss-none": lambda: ("nll_loss", [randn(3, 4)], [torch.tensor([3, 0, 0])], {"reduction": "none"}),
-    "binary_cross_entropy": lambda: ("binary_cross_entropy", [probs(3, 4), torch.rand(3, 4, dtype=D)], [], {}),
-    "binary_cross_entropy-sum": lambda: (
-        "binary_cross_entropy", [probs(5), torch.rand(5, dtype=D)], [], {"reduction": "sum"}),
-    "bce_with_logits": lambda: ("binary_cross_entropy_with_logits", [randn(3, 4), torch.rand(3, 4, dtype=D)], [], {}),
-    "bce_with_logits-none": lambda: (
-        "binary_cross_entropy_with_logits", [non_contiguous(2, 3), torch.rand(2, 3, dtype=D)], [], {"reduction": "none"}),
-    "mse_loss": lambda: ("mse_loss", [randn(3, 4), randn(3, 4)], [], {}),
-    "mse_loss-sum": lambda: ("mse_loss", [randn(1, 3), randn(1, 3)], [], {"reduction": "sum"}),
-    "embedding-repeated": lambda: ("embedding", [randn(10, 3)], [torch.tensor([[1, 2, 1], [9, 1, 1]])], {}),
-    "embedding-padding": lambda: (
-        "embedding", [randn(10, 3)], [torch.tensor([[1, 0, 1], [0, 4, 4]])], {"padding_idx": 0}),
-    "embedding_bag-mean": lambda: (
-        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 1, 4, 4, 0, 7, 1])], {"offsets": torch.tensor([0, 3, 3, 6])}),
-    "embedding_bag-sum-padding": lambda: (
-        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 1, 4, 4, 0, 7, 1])],
-        {"offsets": torch.tensor([0, 3, 6]), "mode": "sum", "padding_idx": 1}),
-    "embedding_bag-mean-padding": lambda: (
-        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 1, 1, 1, 0, 7, 1])],
-        {"offsets": torch.tensor([0, 3, 5]), "padding_idx": 1}),
-    "embedding_bag-max": lambda: (
-        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 1, 4, 4, 0, 7, 1])],
-        {"offsets": torch.tensor([0, 3, 3, 6]), "mode": "max"}),
-    "embedding_bag-2d": lambda: ("embedding_bag", [randn(10, 3)], [torch.tensor([[1, 2, 1], [5, 5, 5]])], {}),
-    "embedding_bag-last-offset": lambda: (
-        "embedding_bag", [randn(10, 3)], [torch.tensor([3, 3, 8, 9])],
-        {"offsets": torch.tensor([0, 1, 4]), "include_last_offset": True, "mode": "sum"}),
-    "embedding_bag-empty-last-bag": lambda: (
-        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 3, 4, 5])], {"offsets": torch.tensor([0, 2, 5, 5])}),
-    "embedding_bag-int32-ids": lambda: (
-        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 3, 9], dtype=torch.int32)],
-        {"offsets": torch.tensor([0, 1])}),
-    # padding_idx outside the ids' range, and inside it but absent: the two ways no token is left out
-    "embedding_bag-padding-above-ids": lambda: (
-        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 1, 4, 4, 0, 7, 1])],
-        {"offsets": torch.tensor([0, 3, 6]), "padding_idx": 9}),
-    "embedding_bag-padding-absent": lambda: (
-        "embedding_bag", [randn(10, 3)], [torch.tensor([1, 2, 1, 4, 4, 0, 7, 1])],
-        {"offsets": torch.tensor([0, 3, 6]), "padding_idx": 3}),
-}
+def _sample(params, dtype=D) -> tuple[str, cases.Sample]:
+    name, seed, i = params
+    return name, cases.samples(name, seed, dtype)[i]
 
 
-def _call(module, name, inputs, others, kwargs):
-    fn = getattr(torch, name) if module is TF and name in ("add", "mul", "exp", "log") else getattr(module, name)
-    if name in ("embedding", "embedding_bag"):  # torch's order: (input ids, weight)
-        return fn(others[0], inputs[0], *others[1:], **kwargs)
-    return fn(*inputs, *others, **kwargs)
+def _floats(sample: cases.Sample) -> list[str]:
+    """The names of the inputs that get gradients: the floating-point tensors."""
+    return [k for k, v in sample.inputs.items() if torch.is_tensor(v) and v.is_floating_point()]
 
 
-def _outputs_and_grads(module, case, dtype=D):
-    name, inputs, others, kwargs = case
-    leaves = [x.detach().to(dtype).requires_grad_() for x in inputs]
-    out = _call(module, name, leaves, others, kwargs)
+def _function(module, name: str, sample: cases.Sample):
+    """``f(*float_inputs)``: the node of ``module`` (ours, or torch.nn.functional) on the sample, its other inputs
+    fixed; a random node (dropout) draws the same numbers at every call."""
+    fn = getattr(module, name) if module is F else cases.REGISTRY[name].torch_function()
+    floats = _floats(sample)
+
+    def call(*xs):
+        if cases.REGISTRY[name].random:
+            torch.manual_seed(3)
+        inputs = dict(sample.inputs, **dict(zip(floats, xs)))
+        return fn(*inputs.values(), **sample.options)
+
+    return call, [sample.inputs[k] for k in floats]
+
+
+def _outputs_and_grads(module, name, sample):
+    fn, inputs = _function(module, name, sample)
+    leaves = [x.detach().clone().requires_grad_() for x in inputs]
+    out = fn(*leaves)
     torch.manual_seed(1)
     grad_output = torch.randn(out.shape, dtype=out.dtype, device=out.device)  # randn_like would follow strides
     return out, torch.autograd.grad(out, leaves, grad_output)
 
 
-@pytest.mark.parametrize("case_id", CASES)
-def test_forward_and_backward_equal_pytorch(case_id):
-    case = CASES[case_id]()
-    ours, our_grads = _outputs_and_grads(F, case)
-    theirs, their_grads = _outputs_and_grads(TF, case)
-    assert ours.shape == theirs.shape
-    torch.testing.assert_close(ours, theirs, rtol=RTOL64, atol=ATOL64)
-    for mine, expected in zip(our_grads, their_grads):
-        torch.testing.assert_close(mine, expected, rtol=RTOL64, atol=ATOL64)
+def _assert_same(ours, theirs, rtol, atol):
+    (out, grads), (expected, expected_grads) = ours, theirs
+    assert out.shape == expected.shape and out.dtype == expected.dtype
+    torch.testing.assert_close(out, expected, rtol=rtol, atol=atol)
+    for mine, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(mine, expected_grad, rtol=rtol, atol=atol)
 
 
-@pytest.mark.parametrize("case_id", ["linear-leading-dims", "softmax-dim1", "cross_entropy-smoothing-ignore",
-                                     "bce_with_logits", "embedding_bag-mean", "mul-broadcast"])
-def test_float32_matches_pytorch(case_id):
-    case = CASES[case_id]()
-    ours, our_grads = _outputs_and_grads(F, case, torch.float32)
-    theirs, their_grads = _outputs_and_grads(TF, case, torch.float32)
-    assert ours.dtype == torch.float32 and all(g.dtype == torch.float32 for g in our_grads)
-    torch.testing.assert_close(ours, theirs, rtol=RTOL32, atol=ATOL32)
-    for mine, expected in zip(our_grads, their_grads):
-        torch.testing.assert_close(mine, expected, rtol=RTOL32, atol=ATOL32)
+@pytest.mark.parametrize("params", SAMPLES, ids=_id)
+def test_forward_and_backward_equal_pytorch(params):
+    name, sample = _sample(params)
+    _assert_same(_outputs_and_grads(F, name, sample), _outputs_and_grads(TF, name, sample), RTOL64, ATOL64)
 
 
-# padding_idx deliberately gets no gradient although the forward reads its row, so finite differences disagree
-# with PyTorch's (and our) definition there: those cases are checked against PyTorch above instead.
-GRADCHECK_CASES = [c for c in CASES if "padding" not in c]
+def _non_contiguous(t: torch.Tensor) -> torch.Tensor:
+    """The same values in memory laid out backwards (``is_contiguous()`` False for 2 or more dimensions)."""
+    return t.permute(*reversed(range(t.dim()))).contiguous().permute(*reversed(range(t.dim())))
 
 
-@pytest.mark.parametrize("case_id", GRADCHECK_CASES)
-def test_gradcheck_and_gradgradcheck(case_id):
-    name, inputs, others, kwargs = CASES[case_id]()
-    leaves = [x.requires_grad_() for x in inputs]
-    fn = lambda *xs: _call(F, name, xs, others, kwargs)  # noqa: E731
+@pytest.mark.parametrize("params", [p for p in SAMPLES if p[1] == 0], ids=_id)
+def test_non_contiguous_inputs_equal_pytorch(params):
+    name, sample = _sample(params)
+    inputs = {k: _non_contiguous(v) if k in _floats(sample) else v for k, v in sample.inputs.items()}
+    sample = cases.Sample(inputs, sample.options, sample.note)
+    _assert_same(_outputs_and_grads(F, name, sample), _outputs_and_grads(TF, name, sample), RTOL64, ATOL64)
+
+
+@pytest.mark.parametrize("params", [p for p in SAMPLES if p[1] == 0], ids=_id)
+def test_float32_matches_pytorch(params):
+    name, sample = _sample(params, torch.float32)
+    ours = _outputs_and_grads(F, name, sample)
+    assert ours[0].dtype == torch.float32 and all(g.dtype == torch.float32 for g in ours[1])
+    _assert_same(ours, _outputs_and_grads(TF, name, sample), RTOL32, ATOL32)
+
+
+def _held(name: str, sample: cases.Sample) -> bool:
+    """Whether some entry's gradient is zero by convention although the output depends on it (the padding row of
+    an embedding): finite differences disagree with PyTorch's (and our) definition there, so such samples are
+    checked against PyTorch above instead."""
+    held = cases.REGISTRY[name].held
+    return held is not None and bool(held(sample))
+
+
+@pytest.mark.parametrize("params", [p for p in SAMPLES if not _held(*_sample(p))], ids=_id)
+def test_gradcheck_and_gradgradcheck(params):
+    name, sample = _sample(params)
+    fn, inputs = _function(F, name, sample)
+    leaves = [x.detach().clone().requires_grad_() for x in inputs]
     assert gradcheck(fn, leaves)
     assert gradgradcheck(fn, leaves)
 
 
-@pytest.mark.parametrize("case_id", CASES)
-def test_backward_leaves_grad_output_unchanged(case_id):
-    name, inputs, others, kwargs = CASES[case_id]()
-    leaves = [x.requires_grad_() for x in inputs]
-    out = _call(F, name, leaves, others, kwargs)
+@pytest.mark.parametrize("params", [p for p in SAMPLES if p[1] == 0], ids=_id)
+def test_backward_leaves_grad_output_unchanged(params):
+    name, sample = _sample(params)
+    fn, inputs = _function(F, name, sample)
+    leaves = [x.detach().clone().requires_grad_() for x in inputs]
+    out = fn(*leaves)
     grad_output = torch.randn_like(out)
     before = grad_output.clone()
     torch.autograd.grad(out, leaves, grad_output)
@@ -436,20 +393,18 @@ def test_bad_input_leaves_arguments_untouched():
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("case_id", ["linear-leading-dims", "cross_entropy-smoothing-ignore", "embedding_bag-mean",
-                                     "embedding_bag-max", "embedding-padding", "softmax-dim1", "bce_with_logits"])
-def test_cuda_matches_pytorch(case_id):
-    name, inputs, others, kwargs = CASES[case_id]()
-    to_cuda = lambda t: t.cuda() if isinstance(t, torch.Tensor) else t  # noqa: E731
-    case = (name, [to_cuda(x) for x in inputs], [to_cuda(o) for o in others],
-            {k: to_cuda(v) for k, v in kwargs.items()})
+@pytest.mark.parametrize("params", [p for p in SAMPLES if p[1] == 0], ids=_id)
+def test_cuda_matches_pytorch(params):
+    name, sample = _sample(params)
+    to_cuda = lambda v: v.cuda() if torch.is_tensor(v) else v  # noqa: E731
+    sample = cases.Sample({k: to_cuda(v) for k, v in sample.inputs.items()},
+                          {k: to_cuda(v) for k, v in sample.options.items()}, sample.note)
     for dtype, rtol, atol in [(torch.float64, RTOL64, ATOL64), (torch.float32, RTOL32, ATOL32)]:
-        ours, our_grads = _outputs_and_grads(F, case, dtype)
-        theirs, their_grads = _outputs_and_grads(TF, case, dtype)
-        assert ours.is_cuda
-        torch.testing.assert_close(ours, theirs, rtol=rtol, atol=atol)
-        for mine, expected in zip(our_grads, their_grads):
-            torch.testing.assert_close(mine, expected, rtol=rtol, atol=atol)
+        cast = cases.Sample({k: v.to(dtype) if k in _floats(sample) else v for k, v in sample.inputs.items()},
+                            sample.options, sample.note)
+        ours = _outputs_and_grads(F, name, cast)
+        assert ours[0].is_cuda
+        _assert_same(ours, _outputs_and_grads(TF, name, cast), rtol, atol)
 
 
 @pytest.mark.cuda
