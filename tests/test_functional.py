@@ -86,7 +86,8 @@ def test_forward_and_backward_equal_pytorch(params):
 
 def _non_contiguous(t: torch.Tensor) -> torch.Tensor:
     """The same values in memory laid out backwards (``is_contiguous()`` False for 2 or more dimensions)."""
-    return t.permute(*reversed(range(t.dim()))).contiguous().permute(*reversed(range(t.dim())))
+    order = tuple(reversed(range(t.dim())))  # a 0-D tensor has nothing to lay out: permute(()) is itself
+    return t.permute(order).contiguous().permute(order)
 
 
 @pytest.mark.parametrize("params", [p for p in SAMPLES if p[1] == 0], ids=_id)
