@@ -36,7 +36,7 @@ def test_train_writes_metrics_and_figure(tmp_path, capsys):
 def test_train_is_reproducible(tmp_path):
     train(tmp_path, "--dataset", "sample")
     first = metrics(tmp_path)
-    train(tmp_path, "--dataset", "sample")
+    train(tmp_path, "--dataset", "sample", "--overwrite")
     second = metrics(tmp_path)
     first.pop("seconds"), second.pop("seconds")
     assert first == second
@@ -52,7 +52,7 @@ def test_train_on_user_files(tmp_path, capsys):
     assert values["dataset"] == f"file:{tmp_path / 'train.tsv'}" and values["label_names"] == ["0", "1", "2"]
     assert len(values["test_confusion"]) == 3
     # without a test file there is no test accuracy, and the output says so
-    assert train(tmp_path, "--train-file", str(tmp_path / "train.tsv")) == 0
+    assert train(tmp_path, "--train-file", str(tmp_path / "train.tsv"), "--overwrite") == 0
     assert metrics(tmp_path)["test_accuracy"] is None and "n/a (no test split)" in capsys.readouterr().out
 
 
