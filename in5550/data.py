@@ -455,8 +455,11 @@ def check_encoding(encoding: str) -> None:
     spaces and line ends are their ASCII bytes (UTF-8, Latin-1, cp1252, ...), as :func:`read_file` needs."""
     try:
         codecs.lookup(encoding)
-        compatible = "09 az\tAZ\r\n".encode(encoding) == b"09 az\tAZ\r\n"
-    except (LookupError, UnicodeError, TypeError, ValueError):
+        # decoding, not encoding: "utf-8-sig" writes a BOM but reads plain ASCII as it is
+        compatible = b"09 az\tAZ\r\n".decode(encoding) == "09 az\tAZ\r\n"
+    except UnicodeError:
+        compatible = False
+    except (LookupError, TypeError, ValueError):  # no such codec, or one that is not a text encoding (rot13)
         compatible = None
     if compatible is None:
         raise DataError(f"unknown encoding {encoding!r}; use e.g. utf-8 or latin-1")

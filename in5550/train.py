@@ -248,11 +248,12 @@ class Diverged(FloatingPointError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C stopped :func:`fit`. ``history`` holds the epochs finished before (the model holds the parameters
-    of the best of them, if any); a ``KeyboardInterrupt``, so that it stops a program as Ctrl-C does."""
+    """Ctrl-C stopped :func:`fit` (or the evaluations of :func:`fit_and_evaluate` after it). ``history`` holds the
+    epochs finished before (the model holds the parameters of the best of them, if any); a ``KeyboardInterrupt``,
+    so that it stops a program as Ctrl-C does."""
 
-    def __init__(self, history: History, epoch: int):
-        super().__init__(f"interrupted during epoch {epoch}, after {len(history.epoch)} finished")
+    def __init__(self, history: History, where: str):
+        super().__init__(f"interrupted {where}")
         self.history = history
 
 
@@ -313,7 +314,7 @@ def fit(model: MLPClassifier, train_examples: Sequence[data.Example], dev_exampl
         if best_state is not None:
             model.load_state_dict(best_state)
         if isinstance(stop, KeyboardInterrupt) and not isinstance(stop, Interrupted):
-            raise Interrupted(history, epoch) from None
+            raise Interrupted(history, f"during epoch {epoch}, after {len(history.epoch)} finished") from None
         raise
     bar.close()
     model.load_state_dict(best_state)
@@ -345,12 +346,16 @@ def fit_and_evaluate(model: MLPClassifier, featured: data.Splits, vocab: data.Vo
                      seed: int = 0, progress: bool = True, desc: str = "training",
                      ) -> tuple[History, Evaluation, Evaluation | None]:
     """:func:`fit` ``model`` on the (featured) splits with Adam and the settings, then :func:`evaluate` it on dev
-    and test: the history and both evaluations (``None`` for an empty test split)."""
+    and test: the history and both evaluations (``None`` for an empty test split). Ctrl-C raises
+    :class:`Interrupted` with the history so far, also during the final evaluations."""
     history = fit(model, featured.train, featured.dev, vocab, make_optimizer(model, settings),
                   epochs=settings.epochs, batch_size=settings.batch_size, patience=settings.patience, seed=seed,
                   progress=progress, desc=desc)
-    dev = evaluate(model, featured.dev, vocab)
-    return history, dev, evaluate(model, featured.test, vocab) if featured.test else None
+    try:
+        dev = evaluate(model, featured.dev, vocab)
+        return history, dev, evaluate(model, featured.test, vocab) if featured.test else None
+    except KeyboardInterrupt:  # the training is done: keep its history as fit() does
+        raise Interrupted(history, f"during the final evaluation, after {len(history.epoch)} epochs") from None
 
 
 def train(splits: data.Splits, settings: Settings, backend: str, seed: int = 0, progress: bool = True,
@@ -456,7 +461,7 @@ class OutputFolder:
         marker = path / self.MARKER
         for attempt in range(2):
             try:
-                descriptor = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                _create_with(marker, f"{os.getpid()} {socket.gethostname()}\n")
             except FileExistsError:
                 owner = _marker_owner(marker)
                 if owner is not None:
@@ -471,8 +476,6 @@ class OutputFolder:
                 self._remove_created()
                 raise self._refuse(f"cannot write into the folder ({error.strerror or error}); choose another "
                                    f"{self.option}") from None
-            with open(descriptor, "w") as stream:
-                stream.write(f"{os.getpid()} {socket.gethostname()}\n")
             self._marker = marker
             break
         others = sorted(entry.name for entry in path.iterdir() if entry != self._marker)
@@ -525,6 +528,26 @@ class OutputFolder:
             temporary.unlink(missing_ok=True)
         self.written.append(target)
         return target
+
+
+def _create_with(path: Path, text: str) -> None:
+    """Create ``path`` holding ``text``, or raise ``FileExistsError`` if it exists: written under a temporary
+    name and linked into place, so that whoever finds the file finds its text too (an ``O_EXCL`` create would show
+    an empty file for a moment, which would read as left by a killed run)."""
+    temporary = path.with_name(f".{os.getpid()}.{path.name}")
+    try:
+        temporary.write_text(text)
+        try:
+            os.link(temporary, path)
+            return
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links (FAT): create exclusively, then write
+            pass
+    finally:
+        temporary.unlink(missing_ok=True)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "w") as stream:
+        stream.write(text)
 
 
 def _marker_owner(marker: Path) -> str | None:
@@ -721,7 +744,7 @@ def run(args) -> int:
                                                   progress=not args.no_progress, desc=args.backend)
         except (Diverged, KeyboardInterrupt) as stop:
             history = getattr(stop, "history", None)
-            if history is None:  # Ctrl-C after training, during the final evaluation: nothing new to keep
+            if history is None:  # not from the training (a KeyboardInterrupt of some other origin)
                 raise
             status = "diverged" if isinstance(stop, Diverged) else "interrupted"
             paths = _write_results(output, about, history, None, None, time.perf_counter() - start, status)

@@ -421,3 +421,13 @@ def test_ctrl_c_during_the_demo_keeps_the_curves_so_far(tmp_path, capsys, monkey
     assert "in5550 demo: interrupted while training torch: the curves so far (custom " in err
     assert f"torch 1 epochs) are in {tmp_path / 'demo' / 'learning_curves.png'}" in err
     assert os.listdir(tmp_path / "demo") == ["learning_curves.png"]
+
+
+def test_ctrl_c_during_the_final_evaluation_keeps_every_epoch(tmp_path, capsys, monkeypatch):
+    interrupt_at(monkeypatch, 3)  # two epochs, two dev evaluations; the third call is the final one on dev
+    args = parse("train", "--dataset", "sample", "--output", str(tmp_path / "run"), *FAST)
+    with pytest.raises(KeyboardInterrupt, match="interrupted during the final evaluation, after 2 epochs"):
+        args._module.run(args)
+    metrics = strict_load(tmp_path / "run" / "metrics.json")
+    assert metrics["status"] == "interrupted" and metrics["history"]["epoch"] == [1, 2]
+    assert "in5550 train: interrupted: the 2 finished epochs" in capsys.readouterr().err
