@@ -102,7 +102,7 @@ def add_arguments(parser) -> None:
 
 
 def _save_curves(output: OutputFolder, histories: dict, name: str, seed: int):
-    return output.save_figure("learning_curves.png", lambda path: plot_histories(
+    return output.write_with("learning_curves.png", lambda path: plot_histories(
         histories, path, title=f"{name}: our nodes (custom) and PyTorch (torch), seed {seed}"))
 
 

@@ -418,7 +418,7 @@ class OutputFolder:
     written, and a folder that already holds something unless ``overwrite``. It leaves a marker file,
     :attr:`MARKER`, holding the process id, created atomically: a second run aimed at the same folder finds it and
     is refused (even with ``overwrite``) while the first one works, rather than both writing and both saying
-    "wrote". :meth:`write_text` and :meth:`save_figure` write each file under a temporary name and rename it into
+    "wrote". :meth:`write_text` and :meth:`write_with` write each file under a temporary name and rename it into
     place, so that no reader ever sees half a file. On leaving, the marker is removed, and so are the folders the
     claim created if nothing was written into them.
     """
@@ -517,12 +517,12 @@ class OutputFolder:
         self.written.append(target)
         return target
 
-    def save_figure(self, name: str, draw) -> Path:
-        """Call ``draw(path)`` to save a figure under a temporary name, then rename it to ``name``; return its
-        path."""
+    def write_with(self, name: str, write) -> Path:
+        """Call ``write(path)`` to write a file (a figure, a checkpoint) under a temporary name ending like
+        ``name``, then rename it to ``name``; return its path."""
         temporary, target = self._temporary(name), self.path / name
         try:
-            draw(temporary)
+            write(temporary)
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
@@ -687,10 +687,13 @@ def settings_from_args(args) -> Settings:
 
 
 def _write_results(output: OutputFolder, run: dict, history: History, dev: Evaluation | None,
-                   test: Evaluation | None, seconds: float, status: str) -> list[Path]:
-    """Write ``metrics.json`` (strict JSON) and, when an epoch has finished, ``learning_curves.png``; for a run
-    stopped early (``status`` "interrupted" or "diverged") the evaluations are ``None`` and the dev accuracy is
-    that of the best finished epoch."""
+                   test: Evaluation | None, seconds: float, status: str, model: MLPClassifier | None = None,
+                   vocab: data.Vocabulary | None = None) -> list[Path]:
+    """Write ``metrics.json`` (strict JSON) and, when an epoch has finished, ``learning_curves.png``. For a run
+    stopped early (``status`` "interrupted" or "diverged") the evaluations are ``None``, the dev accuracy is that
+    of the best finished epoch, and that epoch's ``model`` is saved too, as ``best_model.pt``: a dict of its
+    ``state_dict``, the vocabulary's ``itos``, the label names, the settings, the backend and the epoch, for
+    ``torch.load`` (a finished run's model is not saved: its numbers are in metrics.json)."""
     best = history.best_epoch
     metrics = {
         "status": status,
@@ -712,10 +715,16 @@ def _write_results(output: OutputFolder, run: dict, history: History, dev: Evalu
     }
     paths = [output.write_text("metrics.json", strict_json(metrics))]
     if history.epoch:
-        paths.append(output.save_figure("learning_curves.png", lambda path: plot_histories(
+        paths.append(output.write_with("learning_curves.png", lambda path: plot_histories(
             {run["backend"]: history}, path, title=f"{run['dataset']}, backend {run['backend']}, seed {run['seed']}")))
     else:  # no curve to draw: an older run's figure must not pass for this one's
         (output.path / "learning_curves.png").unlink(missing_ok=True)
+    if status != "finished" and history.epoch and model is not None and vocab is not None:
+        checkpoint = {"state_dict": model.state_dict(), "vocab": vocab.itos, "label_names": run["label_names"],
+                      "settings": run["settings"], "backend": run["backend"], "epoch": history.best_epoch}
+        paths.append(output.write_with("best_model.pt", lambda path: torch.save(checkpoint, path)))
+    else:  # likewise for an older stopped run's model
+        (output.path / "best_model.pt").unlink(missing_ok=True)
     return paths
 
 
@@ -747,9 +756,10 @@ def run(args) -> int:
             if history is None:  # not from the training (a KeyboardInterrupt of some other origin)
                 raise
             status = "diverged" if isinstance(stop, Diverged) else "interrupted"
-            paths = _write_results(output, about, history, None, None, time.perf_counter() - start, status)
+            paths = _write_results(output, about, history, None, None, time.perf_counter() - start, status,
+                                   model, vocab)
             kept = (f"the {len(history.epoch)} finished epoch{'s' if len(history.epoch) != 1 else ''} (best: "
-                    f"{history.best_epoch}) are in {' and '.join(map(str, paths))}" if history.epoch else
+                    f"{history.best_epoch}) are in {', '.join(map(str, paths))}" if history.epoch else
                     f"no epoch had finished: {paths[0]} records the settings")
             if isinstance(stop, Diverged):
                 raise UsageError(f"{stop}; {kept}") from None

@@ -406,9 +406,19 @@ def test_ctrl_c_during_train_keeps_the_finished_epochs(tmp_path, capsys, monkeyp
     assert metrics["status"] == "interrupted" and metrics["epochs"] == 2 and metrics["history"]["epoch"] == [1, 2]
     assert metrics["dev_accuracy"] == max(metrics["history"]["dev_accuracy"]) and metrics["test_accuracy"] is None
     assert (tmp_path / "run" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    run = tmp_path / "run"
     assert err.strip() == (f"in5550 train: interrupted: the 2 finished epochs (best: {metrics['best_epoch']}) are "
-                           f"in {tmp_path / 'run' / 'metrics.json'} and {tmp_path / 'run' / 'learning_curves.png'}")
-    assert sorted(os.listdir(tmp_path / "run")) == ["learning_curves.png", "metrics.json"]  # no marker left
+                           f"in {run / 'metrics.json'}, {run / 'learning_curves.png'}, {run / 'best_model.pt'}")
+    assert sorted(os.listdir(run)) == ["best_model.pt", "learning_curves.png", "metrics.json"]  # no marker left
+    # the best epoch's model, ready to use: it scores on dev what that epoch scored
+    checkpoint = torch.load(run / "best_model.pt")
+    assert checkpoint["epoch"] == metrics["best_epoch"] and checkpoint["backend"] == "custom"
+    settings = train.Settings(**checkpoint["settings"])
+    model = train.build_model(len(checkpoint["vocab"]), len(checkpoint["label_names"]), settings, "custom", seed=0)
+    model.load_state_dict(checkpoint["state_dict"])
+    featured, _ = train.prepare(data.load_dataset("sample"), settings)
+    dev = train.evaluate(model, featured.dev, data.Vocabulary(checkpoint["vocab"]))
+    assert dev.accuracy == metrics["dev_accuracy"]
 
 
 def test_ctrl_c_during_the_demo_keeps_the_curves_so_far(tmp_path, capsys, monkeypatch):

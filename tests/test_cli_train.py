@@ -16,7 +16,9 @@ def train(tmp_path, *argv):
 
 
 def metrics(tmp_path):
-    return json.loads((tmp_path / "run" / "metrics.json").read_text())
+    def reject(constant):  # strict JSON: no NaN or Infinity
+        raise ValueError(f"metrics.json holds {constant}")
+    return json.loads((tmp_path / "run" / "metrics.json").read_text(), parse_constant=reject)
 
 
 def test_train_writes_metrics_and_figure(tmp_path, capsys):
@@ -25,6 +27,8 @@ def test_train_writes_metrics_and_figure(tmp_path, capsys):
     for key, kind in REQUIRED.items():
         assert isinstance(values[key], kind), key
     assert values["dataset"] == "sample" and values["backend"] == "torch" and values["seed"] == 3
+    assert values["status"] == "finished"
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["learning_curves.png", "metrics.json"]
     assert values["epochs"] == len(values["history"]["epoch"]) <= 3
     assert values["dev_accuracy"] == max(values["history"]["dev_accuracy"])
     assert sum(map(sum, values["test_confusion"])) == 10 and values["settings"]["epochs"] == 3
