@@ -489,3 +489,12 @@ def test_a_folder_in_place_of_a_dataset_file(tiny, tmp_path):
     (tmp_path / "tiny" / "tiny.train").mkdir(parents=True)
     with pytest.raises(DataError, match=r"tiny\.train is a folder, not a file"):
         data.load_dataset("tiny", data_dir=tmp_path)
+
+
+def test_ctrl_c_during_a_download_leaves_no_temporary_file(tiny, monkeypatch, tmp_path):
+    def interrupted(self, n=1):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(data.tqdm, "update", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        data.download("tiny", tmp_path)
+    assert list((tmp_path / "tiny").iterdir()) == []
