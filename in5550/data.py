@@ -62,10 +62,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DOWNLOAD_TIMEOUT_S = 30
 """Longest wait for the server to answer or to send the next bytes, in seconds."""
 
-DOWNLOAD_DEADLINE_S = 120.0
+DOWNLOAD_DEADLINE_S = 60.0
 """Longest time one file's download may take in all, in seconds (``$IN5550_DOWNLOAD_DEADLINE`` overrides it): the
-largest file, 0.9 MB, needs only a few seconds on any working connection, and a server that trickles a byte now
-and then must not hold a run for minutes."""
+largest file, 0.74 MB, needs a few seconds on a working connection (60 s allows 13 kB/s), and a server that
+trickles a byte now and then must not hold a run for minutes."""
 
 MIN_CLASS_EXAMPLES = 2
 """The fewest training examples a class of the user's own files may have: a single line with a label of its own
