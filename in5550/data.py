@@ -15,7 +15,10 @@ into place. Files already on disk are verified too, every time they are loaded: 
 a few milliseconds and catches a truncated or edited copy before it silently changes a result.
 
 File format, one example a line: ``<label><TAB><text>`` or ``<label> <text>``, the label a class index
-``0 .. num_classes - 1``. Blank lines, a missing or bad label and a missing text are errors naming the file and line.
+``0 .. num_classes - 1`` written in the digits 0-9. Lines may end in LF, CRLF or a lone CR. Blank lines, a missing,
+empty or bad label and a missing text are errors naming the file and line. A set of the user's own files
+(:func:`load_files`) must use the labels ``0 .. K - 1``, each with at least :data:`MIN_CLASS_EXAMPLES` training
+examples; :func:`describe_labels` says how many examples each class has.
 
 Example::
 
@@ -29,9 +32,16 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import http.client
+import math
 import os
+import re
+import tempfile
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -50,11 +60,24 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 """Datasets without a URL ship inside the package, in ``PACKAGE_DIR / <folder>``."""
 
 DOWNLOAD_TIMEOUT_S = 30
+"""Longest wait for the server to answer or to send the next bytes, in seconds."""
+
+DOWNLOAD_DEADLINE_S = 60.0
+"""Longest time one file's download may take in all, in seconds (``$IN5550_DOWNLOAD_DEADLINE`` overrides it): the
+largest file, 0.74 MB, needs a few seconds on a working connection (60 s allows 13 kB/s), and a server that
+trickles a byte now and then must not hold a run for minutes."""
+
+MIN_CLASS_EXAMPLES = 2
+"""The fewest training examples a class of the user's own files may have: a single line with a label of its own
+is far more often a typo (``1500`` for ``1``) than a class, and nothing can be learnt from it."""
+
 _CHUNK_BYTES = 1 << 16
+_URL_SCHEMES = ("http", "https", "ftp", "file")  # what urllib.request can fetch
 
 
-class DataError(Exception):
-    """A dataset file is missing, corrupt or malformed; the message names the file (and line) and the remedy."""
+class DataError(ValueError):
+    """A dataset file is missing, corrupt or malformed, or a data setting is unusable; the message names the file
+    (and line) or setting, and the remedy. A ``ValueError``, as for any other bad value."""
 
 
 class Example(NamedTuple):
@@ -178,7 +201,53 @@ def dataset_paths(name: str, data_dir: str | os.PathLike | None = None) -> dict[
     return {split: root / spec.folder / file.name for split, file in spec.files.items()}
 
 
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot serve as a base address to download from, or ``None`` when it can."""
+    if any(character.isspace() or not character.isprintable() for character in url):
+        return "it contains spaces or control characters"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number in 0..65535)
+    except ValueError as error:
+        return str(error)
+    if parts.scheme.lower() not in _URL_SCHEMES:
+        return f"the scheme must be one of {', '.join(_URL_SCHEMES)}, got {parts.scheme or 'none'!r}"
+    if parts.scheme.lower() != "file" and not parts.hostname:
+        return "it names no host"
+    return None
+
+
+def check_settings() -> None:
+    """Check the data settings taken from the environment, so that a command can report them before any work:
+    ``$IN5550_DATA_URL`` (a base address urllib can fetch from) and ``$IN5550_DOWNLOAD_DEADLINE`` (seconds, a
+    positive number). Raises :class:`DataError` naming the variable, its value and what to set."""
+    url = os.environ.get("IN5550_DATA_URL")
+    if url:
+        problem = _url_problem(url)
+        if problem is not None:
+            raise DataError(f"IN5550_DATA_URL={url!r} is not a usable address ({problem}); set it to the base "
+                            f"address of a mirror, e.g. http://host/folder, or unset it to use {DATA_URL}")
+    download_deadline()
+
+
+def download_deadline() -> float:
+    """The overall deadline of one file's download in seconds: ``$IN5550_DOWNLOAD_DEADLINE`` when set, else
+    :data:`DOWNLOAD_DEADLINE_S`."""
+    text = os.environ.get("IN5550_DOWNLOAD_DEADLINE")
+    if not text:
+        return DOWNLOAD_DEADLINE_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise DataError(f"IN5550_DOWNLOAD_DEADLINE={text!r} is not a positive number of seconds; set it to e.g. "
+                        f"{DOWNLOAD_DEADLINE_S:g}, or unset it")
+    return value
+
+
 def _base_url(spec: DatasetSpec) -> str:
+    check_settings()
     return (os.environ.get("IN5550_DATA_URL") or spec.url).rstrip("/")
 
 
@@ -199,18 +268,37 @@ def _missing_files_message(spec: DatasetSpec, missing: dict[str, Path]) -> str:
     return "\n".join(lines)
 
 
-def _download_file(url: str, target: Path, sha256: str) -> None:
-    """Fetch ``url`` into ``target`` through a temporary ``.part`` file, renamed only once its SHA-256 matches."""
-    partial = target.with_name(target.name + ".part")
+class _TooSlow(Exception):
+    """The download passed its overall deadline."""
+
+
+def _download_file(url: str, target: Path, sha256: str, deadline: float) -> None:
+    """Fetch ``url`` into ``target`` through a temporary file of its own in the same folder (so that two
+    downloads of one file never write into the same file), renamed only once its SHA-256 matches. A progress bar
+    shows the bytes and the speed. Raises :class:`_TooSlow` past ``deadline`` seconds, ``OSError`` or
+    ``http.client.HTTPException`` for a failed transfer, ``ValueError`` for an address urllib cannot open."""
+    descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    partial = Path(name)
     digest = hashlib.sha256()
+    start, received = time.monotonic(), 0
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(partial, "wb") as out:
+        with open(descriptor, "wb") as out, \
+                urllib.request.urlopen(url, timeout=min(DOWNLOAD_TIMEOUT_S, deadline)) as response:
             size = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=size, unit="B", unit_scale=True, desc=target.name) as progress:
-                for chunk in iter(lambda: response.read(_CHUNK_BYTES), b""):
+            # read1 returns what one network read brings: read() would wait for a whole chunk, however slowly
+            # it comes, and the deadline would never be looked at
+            read = getattr(response, "read1", response.read)
+            with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=target.name) as progress:
+                while chunk := read(_CHUNK_BYTES):
                     out.write(chunk)
                     digest.update(chunk)
+                    received += len(chunk)
                     progress.update(len(chunk))
+                    if time.monotonic() - start > deadline:
+                        raise _TooSlow(f"{_size(received)} of {_size(size) if size else 'an unknown size'} in "
+                                       f"{deadline:g} s, {_size(received / deadline)}/s")
+            if size is not None and received < size:
+                raise http.client.IncompleteRead(b"", size - received)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -220,7 +308,15 @@ def _download_file(url: str, target: Path, sha256: str) -> None:
             f"SHA-256 mismatch for {target.name} downloaded from {url}: expected {sha256}, got {digest.hexdigest()}; "
             "the download was deleted (a changed or damaged source: try again, or fetch the file by hand)"
         )
-    os.replace(partial, target)
+    os.replace(partial, target)  # atomic: of two downloads of the same file, the last one's identical copy stays
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "kB", "MB"):
+        if count < 1000 or unit == "MB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")
 
 
 def _download_missing(spec: DatasetSpec, paths: dict[str, Path]) -> None:
@@ -228,14 +324,44 @@ def _download_missing(spec: DatasetSpec, paths: dict[str, Path]) -> None:
     if missing and spec.url is None:
         raise DataError(f"dataset {spec.name!r} ships with the package but these files are missing: "
                         f"{', '.join(map(str, missing.values()))}; reinstall in5550")
+    if not missing:
+        return
+    base, deadline = _base_url(spec), download_deadline()
+    folder = next(iter(missing.values())).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"no permission to write into {folder}")
+    except OSError as error:
+        raise DataError(f"cannot create or write the data folder {folder} ({error.strerror or error}); set "
+                        "IN5550_DATA_DIR or --data-dir to a folder you can write to.\n"
+                        + _missing_files_message(spec, missing)) from None
     for split, path in missing.items():
-        url = f"{_base_url(spec)}/{path.name}"
+        if path.exists():  # another process fetched it meanwhile
+            continue
+        url = f"{base}/{path.name}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _download_file(url, path, spec.files[split].sha256)
-        except OSError as error:  # URLError, HTTPError and timeouts are OSErrors
-            # an HTTPError's own text has the status code; a URLError's reason is the socket error
-            reason = error if isinstance(error, urllib.error.HTTPError) else getattr(error, "reason", error)
+            _download_file(url, path, spec.files[split].sha256, deadline)
+        except _TooSlow as error:
+            still_missing = {s: p for s, p in missing.items() if not p.exists()}
+            raise DataError(f"could not download {url} within the deadline of {deadline:g} s (received {error}): "
+                            "the connection or the server is too slow. Try again later, set "
+                            "IN5550_DOWNLOAD_DEADLINE=<seconds> to wait longer, or IN5550_DATA_URL to a mirror.\n"
+                            + _missing_files_message(spec, still_missing)) from None
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            # URLError, HTTPError, timeouts and connection resets are OSErrors; a transfer cut short is an
+            # IncompleteRead; an address urllib cannot open is a ValueError. An HTTPError's own text has the
+            # status code; a URLError's reason is the socket error.
+            if isinstance(error, DataError):
+                raise
+            if isinstance(error, urllib.error.HTTPError):
+                reason = str(error)
+            elif isinstance(error, http.client.IncompleteRead):
+                reason = (f"the connection closed before the end of the file, {error.expected} bytes short; "
+                          "try again")
+            else:
+                reason = getattr(error, "reason", None) or error
+                reason = f"{type(reason).__name__}: {reason}" if not str(reason) else str(reason)
             still_missing = {s: p for s, p in missing.items() if not p.exists()}
             raise DataError(f"could not download {url} ({reason}).\n"
                             + _missing_files_message(spec, still_missing)) from error
@@ -244,9 +370,10 @@ def _download_missing(spec: DatasetSpec, paths: dict[str, Path]) -> None:
 def download(name: str, data_dir: str | os.PathLike | None = None) -> dict[str, Path]:
     """Download the files of dataset ``name`` that are not in the data directory yet; return split -> path.
 
-    Each file is written to ``<file>.part`` with a progress bar and renamed only once its SHA-256 matches the
-    registry. Raises :class:`DataError` when the server cannot be reached (the message lists every missing
-    file's full path and URL) or a checksum does not match (the partial file is deleted).
+    Each file is written to a temporary ``.<file>.<random>.part`` of its own in the same folder, with a progress
+    bar that shows the speed, and renamed only once its SHA-256 matches the registry. Raises :class:`DataError`
+    when the server cannot be reached, the transfer breaks off or passes :func:`download_deadline` (the message
+    lists every missing file's full path and URL), or a checksum does not match (the partial file is deleted).
     """
     spec = _spec("download", name)
     paths = dataset_paths(name, data_dir)
@@ -258,7 +385,11 @@ def _verify(spec: DatasetSpec, split: str, path: Path) -> None:
     expected = spec.files[split].sha256
     if expected is None:
         return
-    actual = sha256sum(path)
+    check_file(path)
+    try:
+        actual = sha256sum(path)
+    except OSError as error:
+        raise DataError(f"cannot read {path} ({error.strerror or error})") from None
     if actual != expected:
         raise DataError(
             f"{path}: SHA-256 mismatch for dataset {spec.name!r}: expected {expected}, got {actual}; the file is "
@@ -305,13 +436,52 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+def check_file(path: str | os.PathLike) -> None:
+    """Raise :class:`DataError` unless ``path`` is a regular file this process can read: the message says which
+    of "no such file", "a folder" or "cannot read" it is."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no such file: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a file")
+    if not path.is_file():
+        raise DataError(f"{path} is not a regular file (a device, pipe or socket)")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"cannot read {path} (permission denied)")
+
+
+def check_encoding(encoding: str) -> None:
+    """Raise :class:`DataError` unless ``encoding`` names a text encoding in which ASCII letters, digits, tabs,
+    spaces and line ends are their ASCII bytes (UTF-8, Latin-1, cp1252, ...), as :func:`read_file` needs."""
+    try:
+        codecs.lookup(encoding)
+        # decoding, not encoding: "utf-8-sig" writes a BOM but reads plain ASCII as it is
+        compatible = b"09 az\tAZ\r\n".decode(encoding) == "09 az\tAZ\r\n"
+    except UnicodeError:
+        compatible = False
+    except (LookupError, TypeError, ValueError):  # no such codec, or one that is not a text encoding (rot13)
+        compatible = None
+    if compatible is None:
+        raise DataError(f"unknown encoding {encoding!r}; use e.g. utf-8 or latin-1")
+    if not compatible:
+        raise DataError(f"encoding {encoding!r} is not ASCII-compatible (UTF-16 and UTF-32 are not supported); "
+                        "convert the file to UTF-8, e.g. with iconv")
+
+
+# The label: ASCII digits only, since int() would also take "1_0" (as 10), "+1", " 1" and other scripts' digits;
+# a minus sign is read so that "-1" is reported as out of range rather than as not a number.
+_LABEL = re.compile(r"-?[0-9]+")
+
+
 def read_file(path: str | os.PathLike, encoding: str = "utf-8", num_classes: int | None = None) -> list[Example]:
     """Read a file of labelled sentences, one a line: ``<label><TAB><text>`` or ``<label> <text>``.
 
-    ``label`` is an integer class index ``>= 0`` (and ``< num_classes`` when given); ``text`` is tokenised with
-    :func:`tokenize`. ``encoding`` must be ASCII-compatible (UTF-8, Latin-1, ...); a UTF-8 byte-order mark and
-    Windows line ends are accepted. Raises :class:`DataError` naming the file and line for a blank line, a
-    missing, non-integer or out-of-range label, a missing text or an undecodable line.
+    ``label`` is an integer class index ``>= 0`` (and ``< num_classes`` when given) in the digits 0-9, first on
+    the line; ``text`` is tokenised with :func:`tokenize`. ``encoding`` must be ASCII-compatible (UTF-8, Latin-1,
+    ...); a UTF-8 byte-order mark is skipped, and lines may end in LF, CRLF (Windows) or a lone CR (old Mac
+    files). Example ``i`` (from 0) is line ``i + 1``. Raises :class:`DataError` naming the file and line for a
+    blank line, a missing, empty (the line starts with a tab or space), non-integer or out-of-range label, a
+    missing text or an undecodable line, and naming the file when it is missing, a folder or unreadable.
 
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp(), "mine.tsv")
@@ -322,15 +492,18 @@ def read_file(path: str | os.PathLike, encoding: str = "utf-8", num_classes: int
     path = Path(path)
     if num_classes is not None and num_classes < 1:
         raise ValueError(f"read_file: num_classes must be >= 1, got {num_classes}")
+    check_encoding(encoding)
     try:
+        check_file(path)
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"read_file: no such file: {path}") from None
-    lines = raw.split(b"\n")
-    if lines[-1] == b"":  # the newline ending the last line does not start another one
-        lines.pop()
+    except DataError as error:
+        raise DataError(f"read_file: {error}") from None
+    except OSError as error:
+        raise DataError(f"read_file: cannot read {path} ({error.strerror or error})") from None
     examples = []
-    for number, line in enumerate(lines, start=1):
+    # bytes.splitlines ends lines at LF, CRLF and a lone CR only (str.splitlines would also split at the
+    # Latin-1 byte 0x85 and other Unicode line separators inside a sentence)
+    for number, line in enumerate(raw.splitlines(), start=1):
         where = f"read_file: {path}, line {number}"
         try:
             text = line.decode(encoding)
@@ -341,12 +514,14 @@ def read_file(path: str | os.PathLike, encoding: str = "utf-8", num_classes: int
             text = text.removeprefix("\ufeff")
         if not text.strip():
             raise DataError(f"{where}: blank line; expected '<label><TAB><text>' or '<label> <text>'")
-        label_text, _, sentence = text.strip().replace("\t", " ", 1).partition(" ")
-        try:
-            label = int(label_text)
-        except ValueError:
-            raise DataError(f"{where}: label {label_text!r} is not an integer; expected '<label><TAB><text>' or "
-                            "'<label> <text>' with the label a class index") from None
+        if text[0] in " \t":
+            raise DataError(f"{where}: empty label (the line starts with a {'tab' if text[0] == chr(9) else 'space'}); "
+                            "expected '<label><TAB><text>' or '<label> <text>' with the label first")
+        label_text, _, sentence = text.replace("\t", " ", 1).partition(" ")
+        if not _LABEL.fullmatch(label_text):
+            raise DataError(f"{where}: label {label_text!r} is not an integer (digits 0-9 only); expected "
+                            "'<label><TAB><text>' or '<label> <text>' with the label a class index")
+        label = int(label_text)
         if label < 0 or (num_classes is not None and label >= num_classes):
             allowed = f"0 .. {num_classes - 1}" if num_classes is not None else ">= 0"
             raise DataError(f"{where}: label {label} is out of range (allowed: {allowed})")
@@ -369,8 +544,9 @@ def _hold_out(function: str, examples: list[Example], dev_fraction: float, seed:
     the file's order."""
     dev_size = round(len(examples) * dev_fraction)
     if not 0 < dev_size < len(examples):
-        raise ValueError(f"{function}: dev_fraction={dev_fraction} of {len(examples)} training examples leaves "
-                         f"{dev_size} for dev and {len(examples) - dev_size} for train; both need at least one")
+        raise DataError(f"{function}: dev_fraction={dev_fraction} of {len(examples)} training examples leaves "
+                        f"{dev_size} for dev and {len(examples) - dev_size} for train; both need at least one: "
+                        "give a dev file, more training examples or another dev_fraction")
     order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(seed))
     in_dev = set(order[:dev_size].tolist())
     train = [example for index, example in enumerate(examples) if index not in in_dev]
@@ -392,6 +568,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
     spec = _spec("load_dataset", name)
     _check_dev_fraction("load_dataset", dev_fraction)
     paths = dataset_paths(name, data_dir)
+    if spec.url is not None and download:
+        _base_url(spec)  # a bad mirror setting is reported whether or not a file is missing
     missing = {split: path for split, path in paths.items() if not path.exists()}
     if missing and not download and spec.url is not None:
         raise DataError(f"dataset {name!r} is not in {paths['train'].parent} and download is off;\n"
@@ -413,16 +591,102 @@ def load_files(train_file: str | os.PathLike, dev_file: str | os.PathLike | None
     """Load a user's own files (see :func:`read_file`) as :class:`Splits`.
 
     Without ``dev_file`` a seeded ``dev_fraction`` of train is held out as dev; without ``test_file`` the test
-    split is empty. The classes are ``0 .. max label`` over all files, named by their numbers.
+    split is empty. The classes are those of the training file, named by their numbers, and it must use them
+    all: the labels ``0 .. K - 1`` with ``K >= 2`` and at least :data:`MIN_CLASS_EXAMPLES` examples each (see
+    :func:`check_labels`); a dev or test label outside ``0 .. K - 1`` is out of range. Raises :class:`DataError`.
     """
     _check_dev_fraction("load_files", dev_fraction)
+    check_encoding(encoding)
     train = read_file(train_file, encoding)
-    dev = read_file(dev_file, encoding) if dev_file is not None else None
-    test = read_file(test_file, encoding) if test_file is not None else []
+    num_classes = check_labels(train, f"load_files: {train_file}")
+    dev = read_file(dev_file, encoding, num_classes) if dev_file is not None else None
+    test = read_file(test_file, encoding, num_classes) if test_file is not None else []
     if dev is None:
+        everything = Counter(example.label for example in train)
         train, dev = _hold_out("load_files", train, dev_fraction, seed)
-    num_classes = 1 + max(example.label for example in train + dev + test)
+        left = Counter(example.label for example in train)
+        gone = [label for label in range(num_classes) if left[label] == 0]
+        if gone:
+            raise DataError(f"load_files: {train_file}: holding out {len(dev)} examples for dev left no training "
+                            f"example of class {', '.join(map(str, gone))} (which has "
+                            f"{', '.join(str(everything[label]) for label in gone)} in all); give a dev file or "
+                            "more examples of it")
     return Splits(train, dev, test, tuple(str(label) for label in range(num_classes)))
+
+
+def check_labels(examples: Sequence[Example], where: str = "check_labels") -> int:
+    """The number of classes ``K`` of a training set, after checking that its labels are the class indices
+    ``0 .. K - 1``, that ``K >= 2``, and that each class has at least :data:`MIN_CLASS_EXAMPLES` examples.
+
+    Raises :class:`DataError` starting with ``where`` and listing the labels with their counts (and the line of
+    a rare label's first example, example ``i`` being line ``i + 1`` of a file): one stray ``1500`` among 0 and 1
+    would otherwise make 1,501 classes, most with no example.
+
+    >>> check_labels([Example(0, ["dull"]), Example(1, ["fun"]), Example(1, ["joy"]), Example(0, ["meh"])])
+    2
+    """
+    counts = Counter(example.label for example in examples)
+    if not counts:
+        raise DataError(f"{where}: no examples")
+    labels = sorted(counts)
+    first_line = {}
+    for index, example in enumerate(examples):
+        first_line.setdefault(example.label, index + 1)
+
+    def listing(chosen=labels):
+        shown = [f"{label} ({counts[label]} example{'s' if counts[label] != 1 else ''}"
+                 + (f", line {first_line[label]}" if counts[label] < MIN_CLASS_EXAMPLES else "") + ")"
+                 for label in chosen[:8]]
+        return ", ".join(shown) + (f" and {len(chosen) - 8} more" if len(chosen) > 8 else "")
+
+    if len(labels) < 2:
+        raise DataError(f"{where}: every example has the label {labels[0]}; a classifier needs examples of at "
+                        "least two classes")
+    missing = sorted(set(range(labels[-1] + 1)) - set(labels))
+    if labels[0] < 0 or missing:
+        gaps = _ranges(missing)
+        raise DataError(f"{where}: the labels must be the class indices 0 .. K-1, each with examples, but the "
+                        f"labels are {listing()}: class{'es' if len(missing) > 1 else ''} {gaps} "
+                        f"{'have' if len(missing) > 1 else 'has'} none. Correct a stray label, or number the "
+                        f"{len(labels)} classes 0 .. {len(labels) - 1}")
+    rare = [label for label in labels if counts[label] < MIN_CLASS_EXAMPLES]
+    if rare:
+        common = [label for label in labels if label not in rare]
+        others = f" (the other labels: {listing(common)})" if common else ""
+        raise DataError(f"{where}: class{'es' if len(rare) > 1 else ''} {listing(rare)} "
+                        f"{'have' if len(rare) > 1 else 'has'} fewer than {MIN_CLASS_EXAMPLES} examples, too few "
+                        f"to learn from{others}; correct a stray label or add examples")
+    return len(labels)
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[2, 3, 4, 7]`` -> ``"2 .. 4, 7"``."""
+    parts, start = [], None
+    for index, number in enumerate(numbers):
+        if start is None:
+            start = number
+        if index + 1 == len(numbers) or numbers[index + 1] != number + 1:
+            parts.append(f"{start}" if start == number else f"{start} .. {number}")
+            start = None
+    return ", ".join(parts[:5]) + (" and more" if len(parts) > 5 else "")
+
+
+def describe_labels(splits: Splits) -> str:
+    """A table of the classes and how many examples each split has of each, to read before training.
+
+    >>> print(describe_labels(load_dataset("sample")))
+    class         train    dev   test
+    0 negative       18      5      5
+    1 positive       18      5      5
+    """
+    counts = [Counter(example.label for example in split) for split in splits[:3]]
+    width = max(len(f"{index} {name}") for index, name in enumerate(splits.label_names))
+    width = max(width, 12)
+    lines = [f"{'class':<{width}}  " + "  ".join(f"{name:>5}" for name in ("train", "dev", "test"))]
+    for index, name in enumerate(splits.label_names):
+        head = f"{index} {name}" if name != str(index) else f"{index}"
+        lines.append(f"{head:<{width}}  " + "  ".join(f"{count[index]:>5}" for count in counts))
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -11,20 +11,23 @@ nodes (``backend="custom"``) and once with PyTorch's (``backend="torch"``), and 
 4. a figure of the overlaid curves, saved as a PNG.
 
 Without SST-2 on disk and no network to fetch it, the demo says so and runs on the small sample shipped with the
-package instead.
+package instead. Its arguments, the data settings and the output folder are checked before any work (the folder
+must be new or empty, or ``--overwrite`` given); Ctrl-C stops it with the curves of the epochs finished so far
+saved in the figure.
 """
 
 from __future__ import annotations
 
 import copy
+import sys
 import time
-from pathlib import Path
 
 import torch
 
 from in5550 import checks, data, reference
 from in5550.nn import BACKENDS, MLPClassifier
-from in5550.train import DEFAULTS, build_model, fit_and_evaluate, plot_histories, prepare
+from in5550.train import (DEFAULTS, OutputFolder, build_model, check_inputs, fit_and_evaluate, plot_histories,
+                          prepare, seed_argument)
 
 
 def load_sst2_or_sample(data_dir=None) -> tuple[str, data.Splits]:
@@ -88,19 +91,35 @@ def _curves_table(histories: dict) -> str:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and dropout (default 0)")
+    parser.add_argument("--seed", type=seed_argument, default=0,
+                        help="seed of initialisation, shuffling and dropout, 0 .. 2**64-1 (default 0)")
     parser.add_argument("--data-dir", help="folder of the datasets (default $IN5550_DATA_DIR, else a per-user cache)")
-    parser.add_argument("--output", default="runs/demo", help="folder for the figure (default runs/demo)")
+    parser.add_argument("--output", default="runs/demo",
+                        help="folder for the figure (default runs/demo); it must be new or empty")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the figure in an --output folder that is not empty")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _save_curves(output: OutputFolder, histories: dict, name: str, seed: int):
+    return output.write_with("learning_curves.png", lambda path: plot_histories(
+        histories, path, title=f"{name}: our nodes (custom) and PyTorch (torch), seed {seed}"))
+
+
 def run(args) -> int:
+    check_inputs(args.data_dir)  # the data settings and folder, before any work
+    with OutputFolder(args.output, args.overwrite) as output:
+        return _demo(args, output)
+
+
+def _demo(args, output: OutputFolder) -> int:
     start = time.perf_counter()
     name, splits = load_sst2_or_sample(args.data_dir)
     settings = DEFAULTS[name]
     featured, vocab = prepare(splits, settings)
     print(f"{name}: {len(splits.train)} training, {len(splits.dev)} dev, {len(splits.test)} test sentences; "
           f"vocabulary of {len(vocab)} words and bigrams")
+    print(data.describe_labels(splits))
     models = {backend: build_model(len(vocab), len(splits.label_names), settings, backend, args.seed)
               for backend in BACKENDS}
     print(models["custom"])
@@ -119,8 +138,23 @@ def run(args) -> int:
     print("\n3. Training both (Adam, early stopping on dev accuracy)")
     histories, evaluations = {}, {}
     for backend, model in models.items():
-        history, dev, test = fit_and_evaluate(model, featured, vocab, settings, args.seed, not args.no_progress,
-                                              backend)
+        try:
+            history, dev, test = fit_and_evaluate(model, featured, vocab, settings, args.seed, not args.no_progress,
+                                                  backend)
+        except KeyboardInterrupt as interrupt:
+            # keep what is done: the curves of the finished epochs of each backend trained so far
+            partial = getattr(interrupt, "history", None)
+            if partial is not None and partial.epoch:
+                histories[backend] = partial
+            if histories:
+                path = _save_curves(output, histories, name, args.seed)
+                print(f"in5550 demo: interrupted while training {backend}: the curves so far "
+                      f"({', '.join(f'{b} {len(h.epoch)} epochs' for b, h in histories.items())}) are in {path}",
+                      file=sys.stderr)
+            else:
+                print(f"in5550 demo: interrupted while training {backend}, before any epoch finished: nothing "
+                      "to save", file=sys.stderr)
+            raise
         histories[backend], evaluations[backend] = history, (dev, test)
     print(_curves_table(histories))
     custom, theirs = histories["custom"], histories["torch"]
@@ -132,7 +166,6 @@ def run(args) -> int:
     for backend, (dev, test) in evaluations.items():
         print(f"   {backend:6}  dev {dev.accuracy:.4f}  test {test.accuracy:.4f}  (macro-F1 {test.macro_f1:.4f}, "
               f"best epoch {histories[backend].best_epoch})")
-    path = plot_histories(histories, Path(args.output) / "learning_curves.png",
-                          title=f"{name}: our nodes (custom) and PyTorch (torch), seed {args.seed}")
+    path = _save_curves(output, histories, name, args.seed)
     print(f"\nfigure: {path}   ({time.perf_counter() - start:.0f} s in all)")
     return 0 if report.passed and same else 1

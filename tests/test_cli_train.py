@@ -16,7 +16,9 @@ def train(tmp_path, *argv):
 
 
 def metrics(tmp_path):
-    return json.loads((tmp_path / "run" / "metrics.json").read_text())
+    def reject(constant):  # strict JSON: no NaN or Infinity
+        raise ValueError(f"metrics.json holds {constant}")
+    return json.loads((tmp_path / "run" / "metrics.json").read_text(), parse_constant=reject)
 
 
 def test_train_writes_metrics_and_figure(tmp_path, capsys):
@@ -25,6 +27,8 @@ def test_train_writes_metrics_and_figure(tmp_path, capsys):
     for key, kind in REQUIRED.items():
         assert isinstance(values[key], kind), key
     assert values["dataset"] == "sample" and values["backend"] == "torch" and values["seed"] == 3
+    assert values["status"] == "finished"
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["learning_curves.png", "metrics.json"]
     assert values["epochs"] == len(values["history"]["epoch"]) <= 3
     assert values["dev_accuracy"] == max(values["history"]["dev_accuracy"])
     assert sum(map(sum, values["test_confusion"])) == 10 and values["settings"]["epochs"] == 3
@@ -36,7 +40,7 @@ def test_train_writes_metrics_and_figure(tmp_path, capsys):
 def test_train_is_reproducible(tmp_path):
     train(tmp_path, "--dataset", "sample")
     first = metrics(tmp_path)
-    train(tmp_path, "--dataset", "sample")
+    train(tmp_path, "--dataset", "sample", "--overwrite")
     second = metrics(tmp_path)
     first.pop("seconds"), second.pop("seconds")
     assert first == second
@@ -52,7 +56,7 @@ def test_train_on_user_files(tmp_path, capsys):
     assert values["dataset"] == f"file:{tmp_path / 'train.tsv'}" and values["label_names"] == ["0", "1", "2"]
     assert len(values["test_confusion"]) == 3
     # without a test file there is no test accuracy, and the output says so
-    assert train(tmp_path, "--train-file", str(tmp_path / "train.tsv")) == 0
+    assert train(tmp_path, "--train-file", str(tmp_path / "train.tsv"), "--overwrite") == 0
     assert metrics(tmp_path)["test_accuracy"] is None and "n/a (no test split)" in capsys.readouterr().out
 
 

@@ -2,9 +2,12 @@
 
 import doctest
 import hashlib
+import re
 import http.server
 import socket
+import struct
 import threading
+import time
 
 import pytest
 import torch
@@ -83,7 +86,8 @@ def test_read_file_formats(tmp_path):
     tab = write(tmp_path, "1\tA fine film!\n0\tDull.\n")
     space = write(tmp_path, "1 A fine film!\n0 Dull.", name="space.txt")  # no final newline
     windows = write(tmp_path, "\ufeff1\tA fine film!\r\n0\tDull.\r\n", name="windows.tsv")  # BOM, CRLF
-    for path in (tab, space, windows):
+    old_mac = write(tmp_path, "1\tA fine film!\r0\tDull.\r", name="mac.tsv")  # a lone CR ends each line
+    for path in (tab, space, windows, old_mac):
         assert data.read_file(path) == expected
     latin1 = write(tmp_path, "1\tCaf\u00e9 cr\u00e8me, tr\u00e8s bien\n", encoding="latin-1")
     assert data.read_file(latin1, encoding="latin-1") == [Example(1, ["café", "crème", ",", "très", "bien"])]
@@ -98,6 +102,12 @@ def test_read_file_formats(tmp_path):
     ("1\tgood\n0\n", 2, "label 0 has no text after it"),
     ("1\t  \n", 1, "label 1 has no text after it"),
     (b"1\tgood\n0\tcr\xe8me\n", 2, r"not valid utf-8 \(byte 0xe8 at column 5\)"),
+    ("1\tgood\n\t5 stars for this film\n", 2, r"empty label \(the line starts with a tab\)"),
+    (" 1 good\n", 1, r"empty label \(the line starts with a space\)"),
+    ("1_0\tgood\n", 1, r"label '1_0' is not an integer \(digits 0-9 only\)"),  # int() reads it as 10
+    ("+1\tgood\n", 1, r"label '\+1' is not an integer"),
+    ("\u0661\tgood\n", 1, r"label '\u0661' is not an integer"),  # an Arabic-Indic one, which int() takes
+    ("1\tgood\r\r0\tbad\r", 2, "blank line"),  # a lone CR ends a line, so CR CR is an empty line
 ])
 def test_malformed_lines_name_file_and_line(tmp_path, content, line, message):
     path = write(tmp_path, content)
@@ -121,10 +131,13 @@ def test_missing_and_empty_files(tmp_path):
 
 def test_load_files_holds_out_dev_and_names_classes(tmp_path):
     train = write(tmp_path, "".join(f"{i % 3}\tsentence number {i}\n" for i in range(20)), name="train.tsv")
-    test = write(tmp_path, "4\tan unusual class\n", name="test.tsv")
+    test = write(tmp_path, "2\tthe third class\n", name="test.tsv")
     splits = data.load_files(train, test_file=test, dev_fraction=0.25, seed=3)
     assert (len(splits.train), len(splits.dev), len(splits.test)) == (15, 5, 1)
-    assert splits.label_names == ("0", "1", "2", "3", "4")
+    assert splits.label_names == ("0", "1", "2")  # the classes of the training file
+    unseen = write(tmp_path, "4\ta class the training file never has\n", name="unseen.tsv")
+    with pytest.raises(DataError, match=r"unseen\.tsv, line 1: label 4 is out of range \(allowed: 0 \.\. 2\)"):
+        data.load_files(train, test_file=unseen)
     assert sorted(map(repr, splits.train + splits.dev)) == sorted(map(repr, data.read_file(train)))
     assert data.load_files(train, dev_fraction=0.25, seed=3).dev == splits.dev
     assert data.load_files(train, dev_fraction=0.25, seed=4).dev != splits.dev
@@ -252,18 +265,41 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
 
 class _Server(http.server.ThreadingHTTPServer):
     files: dict[str, bytes] = {}
+    how: dict[str, str] = {}  # file name -> "reset", "truncate", "trickle" or "meet" (default: send it whole)
+    meet: threading.Barrier
+
+    def handle_error(self, request, client_address):  # a client that gave up is part of the test
+        pass
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = self.server.files.get(self.path.lstrip("/"))
+        name = self.path.lstrip("/")
+        body, how = self.server.files.get(name), self.server.how.get(name)
         if body is None:
             self.send_error(404)
+            return
+        if how == "reset":  # close at once with a TCP reset, before any answer
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
             return
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if how == "truncate":  # half the promised bytes, then the connection closes
+            self.wfile.write(body[: len(body) // 2])
+        elif how == "trickle":  # one byte every 0.2 s
+            for index in range(len(body)):
+                self.wfile.write(body[index: index + 1])
+                self.wfile.flush()
+                time.sleep(0.2)
+        elif how == "meet":  # half, then wait until a second download of the file has got its half too
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.server.meet.wait(timeout=60)
+            self.wfile.write(body[len(body) // 2:])
+        else:
+            self.wfile.write(body)
 
     def log_message(self, *args):  # keep the test output clean
         pass
@@ -273,7 +309,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server():
     """A local HTTP server on 127.0.0.1 serving ``server.files`` (file name -> bytes); yields it, with ``.url``."""
     httpd = _Server(("127.0.0.1", 0), _Handler)
-    httpd.files = {}
+    httpd.files, httpd.how, httpd.meet = {}, {}, threading.Barrier(2)
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -296,6 +332,7 @@ def tiny(monkeypatch, server):
                "test": data.DataFile("tiny.test", hashlib.sha256(TEST).hexdigest())})
     monkeypatch.setitem(data.DATASETS, "tiny", spec)
     monkeypatch.delenv("IN5550_DATA_URL", raising=False)
+    monkeypatch.delenv("IN5550_DOWNLOAD_DEADLINE", raising=False)
     return spec
 
 
@@ -362,3 +399,102 @@ def test_download_real_sst2_from_a_mirror(shared_data_dir, server, monkeypatch, 
     splits = data.load_dataset("sst2", data_dir=tmp_path)
     assert (len(splits.train), len(splits.dev), len(splits.test)) == (6920, 872, 1821)
     assert (tmp_path / "sst2" / "stsa.binary.dev").read_bytes() == (shared_data_dir / "sst2/stsa.binary.dev").read_bytes()
+
+
+def leftovers(folder):
+    """Temporary files of downloads left in ``folder`` (there must be none)."""
+    return sorted(path.name for path in folder.iterdir() if path.name.startswith(".") or path.suffix == ".part")
+
+
+@pytest.mark.parametrize("how, message", [
+    ("truncate", r"could not download .*/tiny\.train \(the connection closed before the end of the file, 21 bytes "
+                 r"short; try again\)"),
+    ("reset", r"could not download .*/tiny\.train \(.*(reset|closed).*\)"),
+])
+def test_a_download_cut_off_is_a_clear_error(tiny, server, tmp_path, how, message):
+    server.how["tiny.train"] = how
+    with pytest.raises(DataError, match=message) as error:
+        data.load_dataset("tiny", data_dir=tmp_path)
+    assert str(tmp_path / "tiny" / "tiny.train") in str(error.value)  # where to put it by hand
+    assert not (tmp_path / "tiny" / "tiny.train").exists() and leftovers(tmp_path / "tiny") == []
+
+
+def test_a_trickling_server_meets_the_deadline(tiny, server, monkeypatch, tmp_path):
+    server.how["tiny.train"] = "trickle"  # 42 bytes, one every 0.2 s
+    monkeypatch.setenv("IN5550_DOWNLOAD_DEADLINE", "0.5")
+    with pytest.raises(DataError, match=r"could not download .*/tiny\.train within the deadline of 0\.5 s "
+                                        r"\(received \d+ B of 42 B.*\): .*IN5550_DOWNLOAD_DEADLINE=<seconds>"):
+        data.load_dataset("tiny", data_dir=tmp_path)
+    assert leftovers(tmp_path / "tiny") == [] and not (tmp_path / "tiny" / "tiny.train").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "nan", "inf"])
+def test_a_bad_deadline_setting_is_named(tiny, monkeypatch, tmp_path, value):
+    monkeypatch.setenv("IN5550_DOWNLOAD_DEADLINE", value)
+    with pytest.raises(DataError, match=rf"IN5550_DOWNLOAD_DEADLINE='{value}' is not a positive number of seconds"):
+        data.load_dataset("tiny", data_dir=tmp_path)
+    assert data.download_deadline.__doc__ and not (tmp_path / "tiny").exists()
+
+
+def test_two_downloads_into_one_empty_folder_both_succeed(tiny, server, tmp_path):
+    server.how["tiny.train"] = "meet"  # neither download can finish before the other has begun
+    outcomes = {}
+
+    def fetch(name):
+        try:
+            outcomes[name] = data.download("tiny", tmp_path)
+        except Exception as error:  # reported below
+            outcomes[name] = error
+
+    threads = [threading.Thread(target=fetch, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert all(isinstance(outcome, dict) for outcome in outcomes.values()) and len(outcomes) == 2, outcomes
+    assert (tmp_path / "tiny" / "tiny.train").read_bytes() == TRAIN
+    assert (tmp_path / "tiny" / "tiny.test").read_bytes() == TEST
+    assert leftovers(tmp_path / "tiny") == []
+
+
+def test_the_progress_line_shows_the_speed(tiny, tmp_path, capsys):
+    data.download("tiny", tmp_path)
+    err = capsys.readouterr().err
+    assert "tiny.train" in err and re.search(r"\d[\d.]* ?[kMG]?B/s", err), err
+
+
+@pytest.mark.parametrize("url, why", [
+    ("ht tp://mirror/data", "spaces or control characters"),
+    ("mirror.example.org/data", "the scheme must be one of http, https, ftp, file, got 'none'"),
+    ("gopher://mirror/data", "got 'gopher'"),
+    ("http:///data", "it names no host"),
+    ("http://mirror:port/data", "Port could not be cast to integer value"),
+    ("http://[::1/data", "Invalid IPv6 URL"),
+])
+def test_a_bad_mirror_address_is_named(tiny, monkeypatch, tmp_path, url, why):
+    monkeypatch.setenv("IN5550_DATA_URL", url)
+    with pytest.raises(DataError, match=rf"IN5550_DATA_URL='{re.escape(url)}' is not a usable address \(.*"
+                                        rf"{re.escape(why)}.*\); set it to the base address of a mirror"):
+        data.load_dataset("tiny", data_dir=tmp_path)
+
+
+def test_a_data_folder_that_cannot_be_made_is_named(tiny, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(DataError, match=r"cannot create or write the data folder .*file/tiny \(.*\); set "
+                                        r"IN5550_DATA_DIR or --data-dir to a folder you can write to"):
+        data.load_dataset("tiny", data_dir=tmp_path / "file")
+
+
+def test_a_folder_in_place_of_a_dataset_file(tiny, tmp_path):
+    (tmp_path / "tiny" / "tiny.train").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"tiny\.train is a folder, not a file"):
+        data.load_dataset("tiny", data_dir=tmp_path)
+
+
+def test_ctrl_c_during_a_download_leaves_no_temporary_file(tiny, monkeypatch, tmp_path):
+    def interrupted(self, n=1):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(data.tqdm, "update", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        data.download("tiny", tmp_path)
+    assert list((tmp_path / "tiny").iterdir()) == []
