@@ -27,7 +27,7 @@ import torch
 from in5550 import checks, data, reference
 from in5550.nn import BACKENDS, MLPClassifier
 from in5550.train import (DEFAULTS, OutputFolder, build_model, check_inputs, fit_and_evaluate, plot_histories,
-                          prepare, seed_argument)
+                          prepare, seed_argument, unused_folder)
 
 
 def load_sst2_or_sample(data_dir=None) -> tuple[str, data.Splits]:
@@ -94,8 +94,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=seed_argument, default=0,
                         help="seed of initialisation, shuffling and dropout, 0 .. 2**64-1 (default 0)")
     parser.add_argument("--data-dir", help="folder of the datasets (default $IN5550_DATA_DIR, else a per-user cache)")
-    parser.add_argument("--output", default="runs/demo",
-                        help="folder for the figure (default runs/demo); it must be new or empty")
+    parser.add_argument("--output", help="folder for the figure (default runs/demo, or runs/demo-2, ... when that "
+                                         "holds an earlier run's); a folder you name must be new or empty")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the figure in an --output folder that is not empty")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -108,7 +108,7 @@ def _save_curves(output: OutputFolder, histories: dict, name: str, seed: int):
 
 def run(args) -> int:
     check_inputs(args.data_dir)  # the data settings and folder, before any work
-    with OutputFolder(args.output, args.overwrite) as output:
+    with OutputFolder(args.output or unused_folder("runs/demo"), args.overwrite) as output:
         return _demo(args, output)
 
 

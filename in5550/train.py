@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import math
 import os
@@ -412,6 +413,19 @@ def plot_histories(histories: Mapping[str, History], path: str | Path, title: st
 # Output folders of the commands
 
 
+def unused_folder(base: str | Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``, ... : the first that does not exist or is an empty folder.
+
+    The default output of a command the user runs again (``in5550 demo`` twice) goes to a new folder instead of
+    being refused or replacing the earlier results; a folder the user names is never renamed."""
+    base = Path(base)
+    for number in itertools.count(1):
+        path = base if number == 1 else base.with_name(f"{base.name}-{number}")
+        if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+            return path
+    raise AssertionError("unreachable")
+
+
 class OutputFolder:
     """The folder a command writes its results into, claimed before the work starts (``in5550 train``, ``demo``).
 
@@ -663,7 +677,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--test-file", help="test data in the same format")
     parser.add_argument("--encoding", default="utf-8", help="encoding of your files (default utf-8)")
     parser.add_argument("--output", help="folder for metrics.json and learning_curves.png "
-                                         "(default runs/<dataset>-<backend>-seed<N>); it must be new or empty")
+                                         "(default runs/<dataset>-<backend>-seed<N>, numbered -2, -3, ... when that holds an "
+                                         "earlier run's); a folder you name must be new or empty")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the results in an --output folder that is not empty")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -737,7 +752,8 @@ def run(args) -> int:
     check_inputs(args.data_dir, args.encoding, files)
     dataset = args.dataset if args.train_file is None else f"file:{args.train_file}"
     name = args.dataset if args.train_file is None else "files"
-    with OutputFolder(args.output or f"runs/{name}-{args.backend}-seed{args.seed}", args.overwrite) as output:
+    with OutputFolder(args.output or unused_folder(f"runs/{name}-{args.backend}-seed{args.seed}"),
+                      args.overwrite) as output:
         splits = load_splits(args.dataset, args.data_dir, args.train_file, args.dev_file, args.test_file,
                              args.encoding, args.seed)
         print(f"{dataset}: {len(splits.train)} training, {len(splits.dev)} dev, {len(splits.test)} test sentences")

@@ -441,3 +441,20 @@ def test_ctrl_c_during_the_final_evaluation_keeps_every_epoch(tmp_path, capsys, 
     metrics = strict_load(tmp_path / "run" / "metrics.json")
     assert metrics["status"] == "interrupted" and metrics["history"]["epoch"] == [1, 2]
     assert "in5550 train: interrupted: the 2 finished epochs" in capsys.readouterr().err
+
+
+def test_a_default_output_folder_is_never_refused_nor_replaced(tmp_path):
+    """Running a command again with its default output goes to a new numbered folder: the earlier results stay,
+    and a folder the user names is still refused when not empty (see the tests above)."""
+    from in5550.train import unused_folder
+
+    base = tmp_path / "runs" / "demo"
+    assert unused_folder(base) == base
+    base.mkdir(parents=True)
+    assert unused_folder(base) == base  # empty: used as it is
+    (base / "learning_curves.png").write_bytes(b"earlier run")
+    assert unused_folder(base) == tmp_path / "runs" / "demo-2"
+    (tmp_path / "runs" / "demo-2").mkdir()
+    (tmp_path / "runs" / "demo-2" / "metrics.json").write_text("{}")
+    assert unused_folder(base) == tmp_path / "runs" / "demo-3"
+    assert (base / "learning_curves.png").read_bytes() == b"earlier run"
