@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,6 +101,14 @@ class NodeInfo:
     positional arguments when they differ (dropout's reference takes the mask, read off the output).
     ``held(sample)`` gives boolean masks, by input name, of entries whose gradient is zero by convention although
     the output depends on them (the ``padding_idx`` row of ``embedding``): finite differences hold them fixed.
+
+    Most nodes live in :mod:`in5550.functional` and have a PyTorch counterpart of the same name; a node that lives
+    elsewhere names its ``module``, and one that PyTorch lacks brings ``torch_reference``, the same function
+    written with torch ops for autograd to differentiate (:mod:`in5550.torch_reference`). A node whose backward
+    cannot itself be differentiated (``once_differentiable``) has ``twice_differentiable=False``: its
+    second-derivative check is skipped, and reported as skipped. ``numerical_eps`` is the step of its central
+    differences where the package's default (:data:`in5550.numerical.NUMERICAL_EPS`) would drown the derivative
+    in the forward's own noise (a loss of magnitude 10^3 computed from library Bessel functions).
     """
 
     name: str
@@ -107,9 +116,20 @@ class NodeInfo:
     random: bool = False
     reference_args: Callable[[dict, object], tuple] | None = None
     held: Callable[[Sample], dict] | None = None
+    module: str = "in5550.functional"
+    torch_reference: Callable | None = None
+    twice_differentiable: bool = True
+    numerical_eps: float | None = None
+
+    def function(self) -> Callable:
+        """The node itself, ``<module>.<name>``, looked up at each call (so a replaced node is the one found)."""
+        return getattr(importlib.import_module(self.module), self.name)
 
     def torch_function(self) -> Callable:
-        """The PyTorch counterpart: ``torch.nn.functional.<name>``, or ``torch.<name>`` for add/mul/exp/log."""
+        """The PyTorch view: ``torch_reference`` where given, else ``torch.nn.functional.<name>``, or
+        ``torch.<name>`` for add/mul/exp/log."""
+        if self.torch_reference is not None:
+            return self.torch_reference
         return getattr(torch.nn.functional, self.name, None) or getattr(torch, self.name)
 
 
@@ -331,4 +351,5 @@ REGISTRY: dict[str, NodeInfo] = dict([
     _node("dropout", _dropout, random=True,
           reference_args=lambda inputs, output: (inputs["input"], output != 0)),
 ])
-"""Node name (as in :mod:`in5550.functional`) -> :class:`NodeInfo`, in the order of the lecture."""
+"""Node name (as in :mod:`in5550.functional`, or in the node's ``module``) -> :class:`NodeInfo`, in the order of
+the lecture."""

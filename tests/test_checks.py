@@ -14,7 +14,7 @@ from in5550 import cases, checks, verify as verify_module
 from in5550.cli import main
 from in5550.compare import compare
 from in5550.numerical import numerical_gradient
-from in5550.verify import verify
+from in5550.verify import Check, Report, verify
 
 # --------------------------------------------------------------------------------------------------------------
 # compare
@@ -336,6 +336,17 @@ def test_the_public_face_keeps_its_names_and_the_notebook_form_of_a_case():
     assert checks.verify(case, ours=WrongSignTanh.apply).failures  # tanh's node on cross-entropy's inputs: wrong
 
 
+def test_a_skipped_check_neither_passes_nor_fails():
+    ran = Check("node (case)", "gradcheck", "gradcheck", True, "passed")
+    skipped = Check("node (case)", "gradgradcheck", "gradgradcheck", False, "once differentiable", skipped=True)
+    report = Report([ran, skipped])
+    assert report.passed and report.failures == [] and report.skipped == [skipped]
+    assert report.summary() == "all 1 checks passed, 1 skipped (1 cases)"
+    assert "skipped: once differentiable" in str(report) and "#fdd" not in report._repr_html_()
+    failing = Report([Check("node (case)", "gradcheck", "gradcheck", False, "GradcheckError: x"), skipped])
+    assert failing.summary() == "1 of 1 checks FAILED: node (case): gradcheck"
+
+
 def test_check_covers_every_node_of_the_functional_api():
     public = {name for name, value in vars(in5550.functional).items()
               if inspect.isfunction(value) and not name.startswith("_") and value.__module__ == "in5550.functional"}
@@ -353,12 +364,15 @@ def test_check_command_passes_and_prints_the_table(capsys):
     header = ["node", "tensor", "vs", "reference", "vs", "torch", "vs", "numerical", "result"]
     assert out.splitlines()[0].split() == header
     lines = out.splitlines()
-    labels = [f"{name} ({sample.note})" for name in cases.REGISTRY for sample in cases.samples(name)]
-    for label in labels:
+    labels = {f"{name} ({sample.note})": cases.REGISTRY[name].twice_differentiable
+              for name in cases.REGISTRY for sample in cases.samples(name)}
+    for label, twice in labels.items():
         rows = [line.removeprefix(label).split() for line in lines if line.startswith(label + " ")]
-        assert ["gradgradcheck", "ok"] in rows, label
+        # a node differentiable only once shows its second-derivative check as skipped, not as passed
+        assert (["gradgradcheck", "ok"] if twice else ["gradgradcheck", "skipped:", "once", "differentiable"]) in rows
     assert "FAIL" not in out
-    assert out.strip().endswith(f"checks passed ({len(labels)} cases)")
+    once = sum(not twice for twice in labels.values())
+    assert out.strip().endswith(f"checks passed{f', {once} skipped' if once else ''} ({len(labels)} cases)")
 
 
 def test_check_command_exits_1_when_a_node_is_broken(monkeypatch, capsys):
