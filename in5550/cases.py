@@ -1,8 +1,9 @@
 r"""Every node's sample inputs, written once, in the manner of PyTorch's OpInfo ``op_db``.
 
-Each entry of :data:`REGISTRY` names a node of :mod:`in5550.functional` and says how to draw the inputs it is
-verified, tested and graded on: one :class:`Sample` per *input class* the node promises to handle (each ``dim``,
-a batch of one, leading dimensions, large logits, ignored targets, empty bags, repeated ids, ...). The checks
+Each entry of :data:`REGISTRY` names a node of :mod:`in5550.functional` (or of another module: the von Mises-Fisher
+loss of :mod:`in5550.vmf`) and says how to draw the inputs it is verified, tested and graded on: one
+:class:`Sample` per *input class* the node promises to handle (each ``dim``, a batch of one, leading dimensions,
+large logits, ignored targets, empty bags, repeated ids, ...). The checks
 (``in5550 check``), the tests, the autograder's visible and hidden cases and the labs' self-checks all draw from
 here, so a new edge case written once is verified, tested and graded everywhere.
 
@@ -25,11 +26,14 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+
+from in5550 import torch_reference
 
 IGNORE = -100  # torch.nn.functional's default ignore_index
 
@@ -100,6 +104,14 @@ class NodeInfo:
     positional arguments when they differ (dropout's reference takes the mask, read off the output).
     ``held(sample)`` gives boolean masks, by input name, of entries whose gradient is zero by convention although
     the output depends on them (the ``padding_idx`` row of ``embedding``): finite differences hold them fixed.
+
+    Most nodes live in :mod:`in5550.functional` and have a PyTorch counterpart of the same name; a node that lives
+    elsewhere names its ``module``, and one that PyTorch lacks brings ``torch_reference``, the same function
+    written with torch ops for autograd to differentiate (:mod:`in5550.torch_reference`). A node whose backward
+    cannot itself be differentiated (``once_differentiable``) has ``twice_differentiable=False``: its
+    second-derivative check is skipped, and reported as skipped. ``numerical_eps`` is the step of its central
+    differences where the package's default (:data:`in5550.numerical.NUMERICAL_EPS`) would drown the derivative
+    in the forward's own noise (a loss of magnitude 10^3 computed from library Bessel functions).
     """
 
     name: str
@@ -107,9 +119,20 @@ class NodeInfo:
     random: bool = False
     reference_args: Callable[[dict, object], tuple] | None = None
     held: Callable[[Sample], dict] | None = None
+    module: str = "in5550.functional"
+    torch_reference: Callable | None = None
+    twice_differentiable: bool = True
+    numerical_eps: float | None = None
+
+    def function(self) -> Callable:
+        """The node itself, ``<module>.<name>``, looked up at each call (so a replaced node is the one found)."""
+        return getattr(importlib.import_module(self.module), self.name)
 
     def torch_function(self) -> Callable:
-        """The PyTorch counterpart: ``torch.nn.functional.<name>``, or ``torch.<name>`` for add/mul/exp/log."""
+        """The PyTorch view: ``torch_reference`` where given, else ``torch.nn.functional.<name>``, or
+        ``torch.<name>`` for add/mul/exp/log."""
+        if self.torch_reference is not None:
+            return self.torch_reference
         return getattr(torch.nn.functional, self.name, None) or getattr(torch, self.name)
 
 
@@ -316,6 +339,36 @@ def _dropout(d: Draw) -> list[Sample]:
     return [Sample({"input": d.away_from_zero(d.size(3, 5), d.size(4, 6))}, {"p": 0.3}, "p 0.3")]
 
 
+def _unit_rows(d: Draw, *shape: int) -> torch.Tensor:
+    """Rows of unit norm along the last dimension (vMF targets, and prediction directions)."""
+    return torch.nn.functional.normalize(d.normal(*shape), dim=-1)
+
+
+def _vmf_loss(d: Draw) -> list[Sample]:
+    """Predictions of small and large norm in m = 3 (where I_{1/2} has a closed form) and m = 300 dimensions, against
+    unit targets; the paper's regularisers; each reduction; leading dimensions."""
+    rows = d.size(2, 4)
+
+    def pair(m: int, low: float, high: float, *leading: int) -> dict:
+        shape = (*leading, rows, m)
+        norms = d.uniform(low, high, *shape[:-1], 1)
+        return {"input": _unit_rows(d, *shape) * norms, "target": _unit_rows(d, *shape)}
+
+    return [
+        Sample(pair(3, 0.5, 4.0), note="m 3"),
+        Sample(pair(3, 0.01, 0.1), {"reduction": "sum"}, "m 3, small norm, sum"),
+        # exp(kappa) and I_v(kappa) overflow float64 above 709: only a scaled Bessel function stays finite
+        Sample(pair(3, 750.0, 900.0), {"reduction": "none"}, "m 3, large norm, none"),
+        # I_149(kappa) underflows float64 for kappa below about 2
+        Sample(pair(300, 0.2, 1.5), note="m 300, small norm"),
+        Sample(pair(300, 100.0, 400.0), {"reduction": "none"}, "m 300, large norm, none"),
+        Sample(pair(300, 5.0, 50.0), {"lambda_1": 0.02, "reduction": "sum"}, "m 300, lambda_1 0.02, sum"),
+        Sample(pair(3, 0.5, 4.0), {"lambda_2": 0.1}, "m 3, lambda_2 0.1"),
+        Sample(pair(3, 0.5, 4.0, 2), {"lambda_1": 0.02, "lambda_2": 0.1, "reduction": "none"},
+               "leading dims, both regularisers, none"),
+    ]
+
+
 def _node(name: str, make: Callable[[Draw], list[Sample]], **extra) -> tuple[str, NodeInfo]:
     return name, NodeInfo(name, make, **extra)
 
@@ -340,5 +393,12 @@ REGISTRY: dict[str, NodeInfo] = dict([
     _node("embedding_bag", _embedding_bag),
     _node("dropout", _dropout, random=True,
           reference_args=lambda inputs, output: (inputs["input"], output != 0)),
+    # Bessel functions from SciPy inside, outside autograd: its backward cannot be differentiated again
+    # In 300 dimensions the loss is about 10^3 and SciPy's Bessel values carry about 1e-15 relative noise: at a
+    # step of 1e-6 that noise is 1e-7 in a difference quotient, the numerical tolerance itself; at 1e-5 it is ten
+    # times smaller, and the truncation error (about 1e-10 times the third derivative) stays far below it.
+    _node("vmf_loss", _vmf_loss, module="in5550.vmf", torch_reference=torch_reference.vmf_loss,
+          twice_differentiable=False, numerical_eps=1e-5),
 ])
-"""Node name (as in :mod:`in5550.functional`) -> :class:`NodeInfo`, in the order of the lecture."""
+"""Node name (as in :mod:`in5550.functional`, or in the node's ``module``) -> :class:`NodeInfo`, in the order of
+the lecture."""

@@ -1,7 +1,8 @@
 r"""Hand-derived reference gradients in NumPy (float64): the independent derivation the nodes are checked against.
 
-Nothing here uses PyTorch, its autograd or :mod:`in5550.nodes`. Every node of :mod:`in5550.functional` appears as
-a pair of functions with one uniform shape:
+Nothing here uses PyTorch, its autograd or :mod:`in5550.nodes`. Every node of :mod:`in5550.functional` (and the
+von Mises-Fisher loss of :mod:`in5550.vmf`, whose Bessel functions come from SciPy) appears as a pair of functions
+with one uniform shape:
 
 - ``name(*inputs, **options) -> y``: the forward pass, on NumPy arrays;
 - ``name_backward(grad_output, *inputs, **options) -> tuple``: the backward pass. It takes the upstream gradient
@@ -39,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 REDUCTIONS = ("none", "mean", "sum")
 BAG_MODES = ("sum", "mean", "max")
@@ -671,6 +673,92 @@ def dropout_backward(grad_output, input, mask, p: float = 0.5, training: bool = 
     the kept units ($\bar x = \bar y$ when not training). Returns ``(grad_input,)``."""
     x, scale = _dropout_args("dropout_backward", input, mask, p)
     return (_upstream("dropout_backward", grad_output, x.shape) * (scale if training else 1.0),)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The von Mises-Fisher loss (Kumar & Tsvetkov, 2018)
+# --------------------------------------------------------------------------------------------------------------
+
+# Below this, ive's value has lost digits to underflow (its smallest normal number is about 2e-308); the power
+# series takes over there, where it converges within a few terms.
+BESSEL_IVE_MIN = 1e-250
+
+
+def log_bessel_i(v: float, x) -> np.ndarray:
+    r"""$\log I_v(x)$ for an order $v \ge 0$ and $x > 0$, in float64, without overflow or underflow.
+
+    Where SciPy's exponentially scaled $\mathrm{ive}(v, x) = I_v(x)\,e^{-x}$ is representable,
+    $\log I_v(x) = \log \mathrm{ive}(v, x) + x$. Elsewhere (a large order and a small $x$, where $I_v$ underflows)
+    from the power series $I_v(x) = \sum_{k \ge 0} \frac{(x/2)^{2k+v}}{k!\,\Gamma(k+v+1)}$, summed in log space.
+
+    >>> round(float(log_bessel_i(0.5, 1.0)), 12) == round(float(np.log(np.sqrt(2 / np.pi) * np.sinh(1.0))), 12)
+    True
+    """
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(under="ignore"):
+        scaled = special.ive(v, x)
+    result = np.log(np.where(scaled > BESSEL_IVE_MIN, scaled, 1.0)) + x
+    small = scaled <= BESSEL_IVE_MIN
+    if small.any():
+        z = x[small][..., None]
+        # the terms peak before k = x/2 and fall off within a few sqrt(x) after it: x + 64 terms are plenty
+        k = np.arange(int(z.max()) + 64)
+        log_terms = (2 * k + v) * np.log(z / 2) - special.gammaln(k + 1) - special.gammaln(k + v + 1)
+        top = log_terms.max(axis=-1, keepdims=True)
+        result[small] = (top + np.log(np.exp(log_terms - top).sum(axis=-1, keepdims=True)))[..., 0]
+    return result
+
+
+def _vmf_args(fn: str, input, target, lambda_1: float, lambda_2: float, reduction: str):
+    e, t = _floats(fn, "input", input), _floats(fn, "target", target)
+    if e.ndim == 0 or e.shape[-1] < 2:
+        raise ValueError(f"{fn}: argument 'input' must have shape (*, m) with m >= 2, got {e.shape}")
+    _same_shape(fn, e, t)
+    for name, value in (("lambda_1", lambda_1), ("lambda_2", lambda_2)):
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{fn}: argument '{name}' must be a finite number >= 0, got {value!r}")
+    _check_reduction(fn, reduction)
+    return e, t, np.linalg.norm(e, axis=-1)
+
+
+def vmf_loss(input, target, lambda_1: float = 0.0, lambda_2: float = 1.0, reduction: str = "mean") -> np.ndarray:
+    r"""von Mises-Fisher negative log-likelihood of unit targets $t$ given predictions $\hat e$ of shape $(*, m)$,
+    with $\kappa = \lVert\hat e\rVert$ (per row) and $v = m/2 - 1$:
+    $\ell = -\log C_m(\kappa) + \lambda_1 \kappa - \lambda_2\, \hat e^\top t$, where
+    $C_m(\kappa) = \dfrac{\kappa^{v}}{(2\pi)^{m/2} I_{v}(\kappa)}$, so
+    $-\log C_m(\kappa) = \tfrac{m}{2}\log 2\pi + \log I_v(\kappa) - v \log \kappa$. ``"mean"`` divides by the
+    number of rows. At $\kappa = 0$ the limit $\tfrac{m}{2}\log 2\pi - v \log 2 - \log\Gamma(v + 1)$ (from
+    $I_v(\kappa) \approx (\kappa/2)^v / \Gamma(v+1)$). The loss is the negative log of a *density*: it can be far
+    below zero."""
+    e, t, kappa = _vmf_args("vmf_loss", input, target, lambda_1, lambda_2, reduction)
+    m = e.shape[-1]
+    v = m / 2 - 1
+    positive = kappa > 0
+    safe = np.where(positive, kappa, 1.0)
+    at_zero = -v * np.log(2) - special.gammaln(v + 1)
+    log_c = (m / 2) * np.log(2 * np.pi) + np.where(positive, log_bessel_i(v, safe) - v * np.log(safe), at_zero)
+    return _reduce(log_c + lambda_1 * kappa - lambda_2 * (e * t).sum(-1), reduction, kappa.size)
+
+
+def vmf_loss_backward(grad_output, input, target, lambda_1: float = 0.0, lambda_2: float = 1.0,
+                      reduction: str = "mean") -> tuple:
+    r"""From $I_v'(\kappa) = I_{v+1}(\kappa) + \tfrac{v}{\kappa} I_v(\kappa)$:
+    $\dfrac{d}{d\kappa}\big(-\log C_m(\kappa)\big) = \dfrac{I_v'(\kappa)}{I_v(\kappa)} - \dfrac{v}{\kappa}
+    = \dfrac{I_{m/2}(\kappa)}{I_{m/2-1}(\kappa)} =: \rho(\kappa)$, and $\partial\kappa / \partial\hat e =
+    \hat e / \kappa$, so
+    $\dfrac{\partial \ell}{\partial \hat e} = (\rho(\kappa) + \lambda_1)\,\dfrac{\hat e}{\kappa} - \lambda_2 t$ and
+    $\dfrac{\partial \ell}{\partial t} = -\lambda_2 \hat e$. At $\hat e = 0$ the first term is taken as 0 (its
+    limit for $\lambda_1 = 0$, since $\rho(\kappa)/\kappa \to 1/m$). Returns ``(grad_input, grad_target)``."""
+    fn = "vmf_loss_backward"
+    e, t, kappa = _vmf_args(fn, input, target, lambda_1, lambda_2, reduction)
+    v = e.shape[-1] / 2 - 1
+    grad_loss = _unreduce(fn, grad_output, reduction, kappa.size, kappa.shape)[..., None]
+    positive = kappa > 0
+    safe = np.where(positive, kappa, 1.0)
+    rho = np.exp(log_bessel_i(v + 1, safe) - log_bessel_i(v, safe))
+    direction = np.where(positive[..., None], e / safe[..., None], 0.0)
+    grad_e = grad_loss * ((rho + lambda_1)[..., None] * direction - lambda_2 * t)
+    return grad_e, grad_loss * (-lambda_2 * e)
 
 
 # --------------------------------------------------------------------------------------------------------------

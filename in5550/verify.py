@@ -1,12 +1,14 @@
 r"""Verifying a node four ways, the report of what agreed, and the ``in5550 check`` command.
 
-:func:`verify` runs one node of :mod:`in5550.functional` (or your own implementation of it) on every sample of
-:mod:`in5550.cases` for it, in float64, and compares
+:func:`verify` runs one node of :mod:`in5550.functional` or :mod:`in5550.vmf` (or your own implementation of it)
+on every sample of :mod:`in5550.cases` for it, in float64, and compares
 
 1. its output and gradients with the hand-derived NumPy reference (:mod:`in5550.reference`, no autograd at all),
-2. with PyTorch autograd on :mod:`torch.nn.functional`,
+2. with PyTorch autograd on :mod:`torch.nn.functional` (for a node PyTorch lacks, on the same function written
+   with torch ops, :mod:`in5550.torch_reference`),
 3. its gradients with central differences (:func:`in5550.numerical.numerical_gradient`),
-4. and runs ``torch.autograd.gradcheck`` and ``gradgradcheck``.
+4. and runs ``torch.autograd.gradcheck`` and ``gradgradcheck`` (skipped, and shown as skipped, for a node whose
+   backward is ``once_differentiable``).
 
 It also checks the shape of each gradient exactly as the node's ``backward`` returned it: autograd quietly sums a
 gradient with extra broadcast dimensions (a bias gradient not summed over the batch comes out right), so only
@@ -49,7 +51,7 @@ import torch
 from in5550 import cases, engine, reference
 from in5550.compare import as_numpy, compare
 from in5550.errors import UsageError
-from in5550.numerical import NUMERICAL_ATOL, NUMERICAL_RTOL, numerical_gradient
+from in5550.numerical import NUMERICAL_ATOL, NUMERICAL_EPS, NUMERICAL_RTOL, numerical_gradient
 
 # torch.autograd.gradcheck / gradgradcheck settings (PyTorch's defaults, named here so that they show).
 GRADCHECK_EPS = 1e-6
@@ -68,13 +70,15 @@ VIEWS = ("reference", "torch", "numerical")  # the table's comparison columns
 class Check:
     """One verdict of :func:`verify`: ``view`` is a column (``reference``, ``torch``, ``numerical``) or another
     check (``shape``, ``gradcheck``, ``gradgradcheck``, ``error``) of one ``tensor`` (``output``,
-    ``grad weight``, ...) of one case ``node``."""
+    ``grad weight``, ...) of one case ``node``. A ``skipped`` check was not run (``detail`` says why): it neither
+    passed nor failed."""
 
     node: str
     tensor: str
     view: str
     passed: bool
     detail: str
+    skipped: bool = False
 
     def __str__(self) -> str:
         return f"{self.node}: {self.tensor} {self.view}: {self.detail}"
@@ -82,18 +86,23 @@ class Check:
 
 @dataclass
 class Report:
-    """The checks of one or more nodes. ``passed`` is True when every check passed; ``failures`` lists the
-    others. ``str(report)`` is a plain-text table, and Jupyter renders it as an HTML table."""
+    """The checks of one or more nodes. ``passed`` is True when every check that ran passed; ``failures`` lists
+    the others, ``skipped`` the checks that did not apply. ``str(report)`` is a plain-text table, and Jupyter
+    renders it as an HTML table."""
 
     checks: list = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return all(check.passed for check in self.checks)
+        return not self.failures
 
     @property
     def failures(self) -> list:
-        return [check for check in self.checks if not check.passed]
+        return [check for check in self.checks if not check.passed and not check.skipped]
+
+    @property
+    def skipped(self) -> list:
+        return [check for check in self.checks if check.skipped]
 
     def __bool__(self) -> bool:
         return self.passed
@@ -111,10 +120,13 @@ class Report:
 
     @staticmethod
     def _result(views: dict, others: list) -> str:
-        failed = [check.detail for check in others if not check.passed]
+        failed = [check.detail for check in others if not check.passed and not check.skipped]
         if failed:
             return "FAIL: " + "; ".join(failed)
-        return "ok" if all(check.passed for check in views.values()) else "FAIL"
+        if not all(check.passed for check in views.values()):
+            return "FAIL"
+        skipped = [check.detail for check in others if check.skipped]
+        return "skipped: " + "; ".join(skipped) if skipped and not views else "ok"
 
     @staticmethod
     def _cell(check: Check | None) -> str:
@@ -124,13 +136,15 @@ class Report:
 
     def summary(self) -> str:
         nodes = len(dict.fromkeys(check.node for check in self.checks))
+        skipped = len(self.skipped)
         if self.passed:
-            return f"all {len(self.checks)} checks passed ({nodes} cases)"
+            ran = len(self.checks) - skipped
+            return f"all {ran} checks passed" + (f", {skipped} skipped" if skipped else "") + f" ({nodes} cases)"
         bad: dict = {}
         for check in self.failures:
             bad.setdefault(check.node, {})[check.tensor] = None
         names = "; ".join(f"{node}: {', '.join(tensors)}" for node, tensors in bad.items())
-        return f"{len(self.failures)} of {len(self.checks)} checks FAILED: {names}"
+        return f"{len(self.failures)} of {len(self.checks) - skipped} checks FAILED: {names}"
 
     def __str__(self) -> str:
         header = ("node", "tensor", *(f"vs {view}" for view in VIEWS), "result")
@@ -288,7 +302,8 @@ def verify_sample(name: str, sample: cases.Sample, ours: Callable, seed: int = 0
     torch_output = call(info.torch_function(), torch_in, sample.options, node_seed)
     torch_grads = torch.autograd.grad(torch_output, [torch_in[k] for k in floats], grad_output, allow_unused=True)
     of_floats = functools.partial(call_with, ours, sample, held, node_seed)
-    numerical = numerical_gradient(of_floats, [sample.inputs[k] for k in floats], grad_output=grad_output)
+    numerical = numerical_gradient(of_floats, [sample.inputs[k] for k in floats], grad_output=grad_output,
+                                   eps=info.numerical_eps or NUMERICAL_EPS)
 
     checks = []
     for view, expected in (("reference", ref_output), ("torch", torch_output)):
@@ -307,8 +322,12 @@ def verify_sample(name: str, sample: cases.Sample, ours: Callable, seed: int = 0
             detail = f"backward returned shape {tuple(shape)} for '{key}' of shape {tuple(expected_shape)}"
             checks.append(Check(label, tensor, "shape", False, detail))
 
-    # PyTorch's own gradient checks, on fresh float64 leaves.
+    # PyTorch's own gradient checks, on fresh float64 leaves. A backward that is not itself differentiable
+    # (once_differentiable) has no second derivative to check: that check is skipped, and says so.
     for check in (torch.autograd.gradcheck, torch.autograd.gradgradcheck):
+        if check is torch.autograd.gradgradcheck and not info.twice_differentiable:
+            checks.append(Check(label, check.__name__, check.__name__, False, "once differentiable", skipped=True))
+            continue
         inputs = tuple(sample.inputs[k].detach().clone().requires_grad_() for k in floats)
         try:
             check(of_floats, inputs, eps=GRADCHECK_EPS, atol=GRADCHECK_ATOL, rtol=GRADCHECK_RTOL)
@@ -322,19 +341,19 @@ def verify(node: str, ours: Callable | None = None, *, seed: int = 0,
            samples: Sequence[cases.Sample] | None = None) -> Report:
     """Verify one node four ways on each of its samples in :mod:`in5550.cases` (or on ``samples``).
 
-    ``ours`` replaces ``in5550.functional.<node>``: pass your own node's ``apply`` (for example
+    ``ours`` replaces the node (``in5550.functional.<node>``, or where its registry entry says it lives): pass
+    your own node's ``apply`` (for example
     ``MyLinear.apply``) to check it on the same inputs; it is called with the positional arguments of each
     sample and its options as keywords. For each sample the report holds: the output against the NumPy reference
     and PyTorch; each gradient against the reference, PyTorch autograd and central differences, and its shape as
     backward returned it (only when ``ours`` is a node's ``apply`` itself, not a wrapper around it);
-    ``gradcheck`` and ``gradgradcheck``. Inputs are float64, drawn from ``seed``; so is the upstream gradient.
+    ``gradcheck`` and ``gradgradcheck`` (skipped, and reported as skipped, for a node that is differentiable only
+    once). Inputs are float64, drawn from ``seed``; so is the upstream gradient.
     """
     if node not in cases.REGISTRY:
         raise ValueError(f"verify: unknown node {node!r}; known nodes: {', '.join(cases.REGISTRY)}")
     if ours is None:
-        import in5550.functional as functional  # looked up at each call: a monkeypatched node is the one checked
-
-        ours = getattr(functional, node)
+        ours = cases.REGISTRY[node].function()  # looked up at each call: a monkeypatched node is the one checked
     if samples is None:
         samples = cases.samples(node, seed=seed, dtype=torch.float64)
     return Report([check for sample in samples for check in verify_sample(node, sample, ours, seed)])

@@ -10,11 +10,13 @@ import pytest
 import torch
 
 import in5550.functional
+import in5550.vmf
 from in5550 import cases, checks, verify as verify_module
 from in5550.cli import main
 from in5550.compare import compare
 from in5550.numerical import numerical_gradient
-from in5550.verify import verify
+from in5550.verify import Check, Report, verify
+from in5550.vmf import VonMisesFisherLoss, log_bessel_iv
 
 # --------------------------------------------------------------------------------------------------------------
 # compare
@@ -336,6 +338,81 @@ def test_the_public_face_keeps_its_names_and_the_notebook_form_of_a_case():
     assert checks.verify(case, ours=WrongSignTanh.apply).failures  # tanh's node on cross-entropy's inputs: wrong
 
 
+# --------------------------------------------------------------------------------------------------------------
+# The von Mises-Fisher loss: a node outside in5550.functional, with no PyTorch counterpart, differentiable once
+# --------------------------------------------------------------------------------------------------------------
+
+
+class VMFDirectionNotNormalised(VonMisesFisherLoss):
+    """The vMF loss whose backward forgets to divide by the norm: ``(rho + lambda_1) e_hat`` where
+    ``(rho + lambda_1) e_hat / ||e_hat||`` is right."""
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        e_hat, target = ctx.saved_tensors
+        grad_loss = grad_output if ctx.reduction != "mean" else grad_output / e_hat.shape[:-1].numel()
+        kappa = e_hat.norm(dim=-1).numpy()
+        v = e_hat.shape[-1] / 2 - 1
+        rho = torch.as_tensor(np.exp(log_bessel_iv(v + 1, kappa) - log_bessel_iv(v, kappa)))
+        grad_e_hat = grad_loss.unsqueeze(-1) * ((rho + ctx.lambda_1).unsqueeze(-1) * e_hat - ctx.lambda_2 * target)
+        return grad_e_hat, grad_loss.unsqueeze(-1) * -ctx.lambda_2 * e_hat, None, None, None
+
+
+def broken_vmf_loss(input, target, lambda_1=0.0, lambda_2=1.0, reduction="mean"):
+    """:func:`in5550.vmf.vmf_loss` with the broken backward (the node's forward has no defaults to bind)."""
+    return VMFDirectionNotNormalised.apply(input, target, float(lambda_1), float(lambda_2), reduction)
+
+
+def test_vmf_is_verified_against_reference_torch_ops_and_differences_and_gradgradcheck_is_skipped():
+    samples = cases.samples("vmf_loss")
+    report = verify("vmf_loss")
+    assert report.passed, str(report)
+    views = {(check.tensor, check.view) for check in report.checks if not check.skipped}
+    assert {("grad input", view) for view in ("reference", "torch", "numerical")} <= views
+    assert {("grad target", view) for view in ("reference", "torch", "numerical")} <= views
+    assert ("gradcheck", "gradcheck") in views
+    # gradgradcheck is not run, and not counted as passed: one skipped per sample, shown as such
+    skipped = report.skipped
+    assert [(c.tensor, c.passed) for c in skipped] == [("gradgradcheck", False)] * len(samples)
+    text = str(report)
+    for sample in samples:
+        row = next(line for line in text.splitlines() if line.startswith(f"vmf_loss ({sample.note}) ")
+                   and "gradgradcheck" in line)
+        assert row.split()[-3:] == ["skipped:", "once", "differentiable"]
+    # 2 output checks, 3 per gradient (input and target) and gradcheck: 9 per sample
+    assert report.summary() == f"all {9 * len(samples)} checks passed, {len(samples)} skipped ({len(samples)} cases)"
+
+
+def test_vmf_backward_without_the_division_by_the_norm_is_flagged():
+    sample = next(s for s in cases.samples("vmf_loss") if s.note == "m 300, large norm, none")
+    report = verify("vmf_loss", ours=broken_vmf_loss, samples=[sample])
+    assert failed(report) == {("grad input", "reference"), ("grad input", "torch"), ("grad input", "numerical"),
+                              ("gradcheck", "gradcheck")}
+    assert len(report.skipped) == 1
+
+
+def test_check_command_fails_on_a_broken_vmf_backward(monkeypatch, capsys):
+    monkeypatch.setattr(in5550.vmf, "vmf_loss", broken_vmf_loss)  # the registry looks the node up where it lives
+    assert main(["check", "--node", "vmf_loss"]) == 1
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    samples = cases.samples("vmf_loss")
+    # every sample: grad input in all three views, and gradcheck
+    assert summary.startswith(f"{4 * len(samples)} of {9 * len(samples)} checks FAILED: vmf_loss (m 3): grad input, "
+                              "gradcheck; ")
+
+
+def test_a_skipped_check_neither_passes_nor_fails():
+    ran = Check("node (case)", "gradcheck", "gradcheck", True, "passed")
+    skipped = Check("node (case)", "gradgradcheck", "gradgradcheck", False, "once differentiable", skipped=True)
+    report = Report([ran, skipped])
+    assert report.passed and report.failures == [] and report.skipped == [skipped]
+    assert report.summary() == "all 1 checks passed, 1 skipped (1 cases)"
+    assert "skipped: once differentiable" in str(report) and "#fdd" not in report._repr_html_()
+    failing = Report([Check("node (case)", "gradcheck", "gradcheck", False, "GradcheckError: x"), skipped])
+    assert failing.summary() == "1 of 1 checks FAILED: node (case): gradcheck"
+
+
 def test_check_covers_every_node_of_the_functional_api():
     public = {name for name, value in vars(in5550.functional).items()
               if inspect.isfunction(value) and not name.startswith("_") and value.__module__ == "in5550.functional"}
@@ -353,12 +430,15 @@ def test_check_command_passes_and_prints_the_table(capsys):
     header = ["node", "tensor", "vs", "reference", "vs", "torch", "vs", "numerical", "result"]
     assert out.splitlines()[0].split() == header
     lines = out.splitlines()
-    labels = [f"{name} ({sample.note})" for name in cases.REGISTRY for sample in cases.samples(name)]
-    for label in labels:
+    labels = {f"{name} ({sample.note})": cases.REGISTRY[name].twice_differentiable
+              for name in cases.REGISTRY for sample in cases.samples(name)}
+    for label, twice in labels.items():
         rows = [line.removeprefix(label).split() for line in lines if line.startswith(label + " ")]
-        assert ["gradgradcheck", "ok"] in rows, label
+        # a node differentiable only once shows its second-derivative check as skipped, not as passed
+        assert (["gradgradcheck", "ok"] if twice else ["gradgradcheck", "skipped:", "once", "differentiable"]) in rows
     assert "FAIL" not in out
-    assert out.strip().endswith(f"checks passed ({len(labels)} cases)")
+    once = sum(not twice for twice in labels.values())
+    assert out.strip().endswith(f"checks passed{f', {once} skipped' if once else ''} ({len(labels)} cases)")
 
 
 def test_check_command_exits_1_when_a_node_is_broken(monkeypatch, capsys):

@@ -6,6 +6,9 @@ numerically), or bad input. Each test makes its own generator, so its inputs do 
 before it.
 """
 
+import math
+
+import mpmath
 import numpy as np
 import pytest
 import torch
@@ -13,6 +16,8 @@ import torch.nn.functional as TF
 
 from in5550 import cases
 from in5550 import reference as ref
+from in5550 import torch_reference
+from in5550.vmf import vmf_loss
 
 # Both sides compute in float64 with the same formulas up to rounding order.
 RTOL, ATOL = 1e-10, 1e-12
@@ -195,6 +200,75 @@ def test_reference_is_finite_and_equal_to_pytorch_at_extremes(name, torch_fn, ar
 
 
 # --------------------------------------------------------------------------------------------------------------
+# The von Mises-Fisher loss: PyTorch has no such function, so the registry test above compares the reference with
+# the same loss written with torch ops (in5550.torch_reference). Both are checked here against values they share
+# with neither: high-precision Bessel functions, and the closed form for m = 3.
+# --------------------------------------------------------------------------------------------------------------
+
+# log I_v relative to max(1, |log I_v|), against 40-digit values.
+LOG_BESSEL_RTOL = 1e-12
+
+
+@pytest.mark.parametrize("v", [0.0, 0.5, 1.5, 149.0, 150.0, 999.0])
+def test_log_bessel_functions_match_high_precision_values(v):
+    x = np.array([1e-3, 0.3, 2.0, 20.0, 150.0, 400.0, 900.0])  # ive underflows for v >= 149 and small x
+    mpmath.mp.dps = 40
+    expected = np.array([float(mpmath.log(mpmath.besseli(v, xi))) for xi in x])
+    scale = np.maximum(1.0, np.abs(expected))
+    assert (np.abs(ref.log_bessel_i(v, x) - expected) / scale).max() < LOG_BESSEL_RTOL
+    series = torch_reference.log_bessel_i(v, torch.tensor(x, dtype=torch.float64)).numpy()
+    assert (np.abs(series - expected) / scale).max() < LOG_BESSEL_RTOL
+
+
+def closed_form_vmf_3(e_hat, target, lambda_1, lambda_2):
+    """Per-row loss and its gradient for m = 3, where I_{1/2}(k) = sqrt(2 / (pi k)) sinh k: -log C_3(k) =
+    log(4 pi sinh k / k), and rho(k) = I_{3/2}(k) / I_{1/2}(k) = coth k - 1/k (the Langevin function)."""
+    kappa = np.linalg.norm(e_hat, axis=-1)
+    log_sinh = kappa + np.log1p(-np.exp(-2 * kappa)) - np.log(2)  # sinh overflows float64 beyond 710
+    loss = np.log(4 * np.pi) + log_sinh - np.log(kappa) + lambda_1 * kappa - lambda_2 * (e_hat * target).sum(-1)
+    rho = 1 / np.tanh(kappa) - 1 / kappa
+    return loss, (rho + lambda_1)[..., None] * e_hat / kappa[..., None] - lambda_2 * target
+
+
+@pytest.mark.parametrize("norm", [0.05, 2.0, 800.0])
+def test_vmf_reference_and_torch_view_equal_the_closed_form_for_three_dimensions(norm):
+    rng = np.random.default_rng(int(norm * 100))
+    e_hat = rng.standard_normal((4, 3))
+    e_hat *= norm / np.linalg.norm(e_hat, axis=-1, keepdims=True)
+    target = rng.standard_normal((4, 3))
+    target /= np.linalg.norm(target, axis=-1, keepdims=True)
+    loss, grad = closed_form_vmf_3(e_hat, target, 0.02, 0.1)
+    options = {"lambda_1": 0.02, "lambda_2": 0.1, "reduction": "none"}
+    # at norm 0.05, coth k - 1/k loses about 1e-13 to cancellation in the closed form itself
+    np.testing.assert_allclose(ref.vmf_loss(e_hat, target, **options), loss, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(ref.vmf_loss_backward(np.ones(4), e_hat, target, **options)[0], grad, rtol=1e-9,
+                               atol=1e-12)
+    x = torch.tensor(e_hat, requires_grad=True)
+    torch_loss = torch_reference.vmf_loss(x, torch.tensor(target), **options)
+    torch_loss.sum().backward()
+    np.testing.assert_allclose(torch_loss.detach().numpy(), loss, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(x.grad.numpy(), grad, rtol=1e-9, atol=1e-12)
+
+
+def test_vmf_reference_takes_the_limit_at_a_zero_prediction_as_the_node_does():
+    target = np.array([[0.6, 0.8, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+    e_hat = np.array([[0.0, 0.0, 0.0, 0.0], [0.3, -0.1, 0.2, 0.5]])
+    # -log C_4(0) = 2 log(2 pi) + lim log(I_1(k) / k) = 2 log(2 pi) - log 2
+    assert ref.vmf_loss(e_hat, target, reduction="none")[0] == pytest.approx(2 * math.log(2 * math.pi) - math.log(2))
+    for reduction in ("mean", "none"):
+        options = {"lambda_2": 0.5, "reduction": reduction}
+        x = torch.tensor(e_hat, requires_grad=True)
+        node = vmf_loss(x, torch.tensor(target), **options)
+        grad_output = np.ones(tuple(node.shape))
+        (grad,) = torch.autograd.grad(node, x, torch.tensor(grad_output))
+        np.testing.assert_allclose(ref.vmf_loss(e_hat, target, **options), node.detach().numpy(), rtol=RTOL, atol=ATOL)
+        grad_e, grad_t = ref.vmf_loss_backward(grad_output, e_hat, target, **options)
+        np.testing.assert_allclose(grad_e, grad.numpy(), rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(grad_e[0], -0.5 * target[0] / (2 if reduction == "mean" else 1))
+        np.testing.assert_allclose(grad_t, -0.5 * e_hat / (2 if reduction == "mean" else 1))
+
+
+# --------------------------------------------------------------------------------------------------------------
 # The MLP sentence classifier, back-propagated by hand
 # --------------------------------------------------------------------------------------------------------------
 
@@ -301,6 +375,14 @@ BAD_INPUT = [
      lambda: ref.embedding_bag(np.array([0, 1]), np.ones((2, 2)))),
     (ValueError, r"embedding_bag: argument 'offsets' must be None",
      lambda: ref.embedding_bag(np.array([[0, 1]]), np.ones((2, 2)), offsets=np.array([0]))),
+    (ValueError, r"vmf_loss: argument 'input' must have shape \(\*, m\) with m >= 2, got \(2, 1\)",
+     lambda: ref.vmf_loss(np.ones((2, 1)), np.ones((2, 1)))),
+    (ValueError, r"vmf_loss: argument 'target' must have the shape of 'input' \(2, 3\), got \(3, 3\)",
+     lambda: ref.vmf_loss(np.ones((2, 3)), np.ones((3, 3)))),
+    (ValueError, r"vmf_loss: argument 'lambda_1' must be a finite number >= 0, got -0.1",
+     lambda: ref.vmf_loss(np.ones((2, 3)), np.ones((2, 3)), lambda_1=-0.1)),
+    (ValueError, r"vmf_loss: argument 'reduction' .* 'avg'",
+     lambda: ref.vmf_loss(np.ones((2, 3)), np.ones((2, 3)), reduction="avg")),
 ]
 
 
