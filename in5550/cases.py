@@ -402,3 +402,7 @@ REGISTRY: dict[str, NodeInfo] = dict([
 ])
 """Node name (as in :mod:`in5550.functional`, or in the node's ``module``) -> :class:`NodeInfo`, in the order of
 the lecture."""
+
+FUNCTIONAL = tuple(name for name, info in REGISTRY.items() if info.module == "in5550.functional")
+"""The nodes of :mod:`in5550.functional`: each has a counterpart of the same name in ``torch.nn.functional`` (or
+``torch``), so the drop-in promise is tested on exactly these."""

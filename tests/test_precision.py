@@ -17,7 +17,7 @@ TOLERANCES = {torch.float16: {"rtol": 1e-2, "atol": 1e-2}, torch.bfloat16: {"rto
 AUTOCAST_TOLERANCES = {"rtol": 2e-2, "atol": 2e-2}
 HALF_DTYPES = list(TOLERANCES)
 
-SAMPLES = [(name, i) for name in cases.REGISTRY for i in range(len(cases.samples(name)))]
+SAMPLES = [(name, i) for name in cases.FUNCTIONAL for i in range(len(cases.samples(name)))]
 
 
 def _ids(params):
