@@ -323,6 +323,11 @@ def test_train_times_itself_and_names_its_bar_after_the_backend(sample, capsys):
     result = train.train(sample, replace(SAMPLE, epochs=1), "torch", seed=0)
     elapsed = time.perf_counter() - before
     assert 0 < result.seconds <= elapsed
+    # the result holds the trained model and its vocabulary: evaluating them again gives the reported scores
+    assert result.model.backend == "torch"
+    featured, _ = train.prepare(sample, SAMPLE)
+    assert train.evaluate(result.model, featured.dev, result.vocab) == result.dev
+    assert train.evaluate(result.model, featured.test, result.vocab) == result.test
     assert re.search(r"(^|\r)torch: ", capsys.readouterr().err)
     train.train(sample, replace(SAMPLE, epochs=1), "torch", seed=0, desc="run 1")
     assert re.search(r"(^|\r)run 1: ", capsys.readouterr().err)
