@@ -306,12 +306,13 @@ def test_fit_rejects_each_count_that_is_not_a_positive_integer(sample, name):
 def test_fit_shows_a_progress_bar_only_when_asked(sample, capsys):
     featured, vocab = train.prepare(sample, SAMPLE)
     model = train.build_model(len(vocab), 2, SAMPLE, "custom", seed=0)
-    for progress, desc in ((False, {}), (True, {"desc": "warming up"}), (True, {})):
+    # the defaults: progress=True, desc="training"
+    for progress, options in ((False, {"progress": False}), (True, {"desc": "warming up"}), (True, {})):
         train.fit(model, featured.train, featured.dev, vocab, train.make_optimizer(model, SAMPLE), epochs=1,
-                  batch_size=8, patience=1, progress=progress, **desc)
+                  batch_size=8, patience=1, **options)
         err = capsys.readouterr().err
         if progress:
-            assert re.search(rf"(^|\r){desc.get('desc', 'training')}: ", err)
+            assert re.search(rf"(^|\r){options.get('desc', 'training')}: ", err)
             assert "epoch/s" in err and re.search(r"dev_acc=\d\.\d{3}, loss=\d\.\d{3}", err)
             assert err.endswith("\r")  # the bar is cleared once done, leaving the terminal as it was
         else:
@@ -323,6 +324,11 @@ def test_train_times_itself_and_names_its_bar_after_the_backend(sample, capsys):
     result = train.train(sample, replace(SAMPLE, epochs=1), "torch", seed=0)
     elapsed = time.perf_counter() - before
     assert 0 < result.seconds <= elapsed
+    # the result holds the trained model and its vocabulary: evaluating them again gives the reported scores
+    assert result.model.backend == "torch"
+    featured, _ = train.prepare(sample, SAMPLE)
+    assert train.evaluate(result.model, featured.dev, result.vocab) == result.dev
+    assert train.evaluate(result.model, featured.test, result.vocab) == result.test
     assert re.search(r"(^|\r)torch: ", capsys.readouterr().err)
     train.train(sample, replace(SAMPLE, epochs=1), "torch", seed=0, desc="run 1")
     assert re.search(r"(^|\r)run 1: ", capsys.readouterr().err)
