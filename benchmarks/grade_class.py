@@ -45,7 +45,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=150)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--keep", metavar="DIR", help="grade into DIR and keep the results (default: a temporary folder)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="grade into DIR and keep the results (default: a temporary folder)")
     args = parser.parse_args()
 
     from in5550.grader import batch

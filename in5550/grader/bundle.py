@@ -62,7 +62,9 @@ python3 -m in5550.grader.bundle {lab} "$ROOT"
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then
   mkdir -p "$ROOT/results"
-  printf '%s\\n' '{{"score": 0, "execution_time": 0, "output": "The autograder could not start (status '"$status"'); this is not your fault: the course staff will look at it.", "visibility": "visible", "stdout_visibility": "hidden", "tests": []}}' > "$ROOT/results/results.json"
+  message="The autograder could not start (status $status); this is not your fault: the course staff will look at it."
+  printf '{{"score": 0, "execution_time": 0, "output": "%s", "visibility": "visible", "stdout_visibility": "hidden", '\\
+'"tests": []}}\\n' "$message" > "$ROOT/results/results.json"
 fi
 exit 0
 """

@@ -6,6 +6,7 @@ In a lab notebook::
 
     check(nodes.Sigmoid)          # one node of lab 2
     check("lab2", nodes)          # every node of lab 2, from the module (or a dict such as globals())
+    check("lab1", globals())      # lab 1: its functions, through the nodes its autograder grades them with
 
 runs the node on the autograder's *visible* cases (the same inputs, drawn from the registry of node inputs at the
 public seed) and prints the feedback the autograder gives for them, made by the same code
@@ -148,9 +149,11 @@ def check(node, namespace=None) -> None:
             raise ValueError(f"check: no autograder for lab {node!r}; labs with one: {', '.join(LABS)}")
         if namespace is None:
             raise ValueError(f"check: give the module or dict that holds the nodes, e.g. check({node!r}, nodes)")
-        names = vars(namespace) if not isinstance(namespace, dict) else namespace
-        tests = [test for spec in importlib.import_module(LABS[node]).NODES
-                 for test in node_tests(names.get(spec.name), spec.name, node)]
+        lab = importlib.import_module(LABS[node])
+        names = dict(vars(namespace) if not isinstance(namespace, dict) else namespace)
+        if getattr(lab, "GLUE", None):  # lab 1: the grader's nodes around the notebook's functions
+            exec(compile(lab.GLUE, lab.__file__, "exec"), names)  # noqa: S102 -- the grader's own code
+        tests = [test for spec in lab.NODES for test in node_tests(names.get(spec.name), spec.name, node)]
     else:
         tests = node_tests(node)
     width = max(len(test.name) for test in tests)
