@@ -189,6 +189,8 @@ def test_command_writes_a_result_when_the_grader_fails(tmp_path, monkeypatch, ca
     (["{twice}", "--output", "{out}"], "two submissions for student 'ada'"),
     (["{file}", "--output", "{out}"], "--output is for grading a folder"),
     (["{file}", "--results", "{out}"], "is a folder; give a file name"),
+    (["{subs}", "--output", "{out}", "--secret-file", "{out}/missing.txt"], "--secret-file: {out}/missing.txt is not there"),
+    (["{subs}", "--output", "{out}", "--secret-file", "{empty}"], "is a folder; give the file that holds the assignment's secret"),
 ])
 def test_bad_class_arguments_are_one_line_errors_before_grading(tmp_path, capsys, arguments, message):
     subs, empty, twice = tmp_path / "subs", tmp_path / "empty", tmp_path / "twice"
@@ -205,5 +207,5 @@ def test_bad_class_arguments_are_one_line_errors_before_grading(tmp_path, capsys
         main(argv)
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert message in error and error.count("\n") == 1, error
+    assert message.format(**names) in error and error.count("\n") == 1, error
     assert not any((tmp_path / "out").iterdir())  # nothing graded, nothing written

@@ -7,6 +7,9 @@
                                                                      grades.csv, report.md and report.png
     in5550 grade bundle lab2 --output autograder.zip                 a Gradescope autograder for the lab
 
+``--secret-file`` names the assignment's secret, which the hidden inputs are drawn from (see
+:mod:`in5550.grader`); lab 1 is graded from the student's notebook, ``lab1.ipynb``.
+
 Every argument is checked before any grading starts; a bad one is a one-line error with exit status 2. The exit
 status is 0 whenever results were written, whatever the scores. A ``results.json`` is written even when the
 grader itself fails on a submission (score 0 and a message for the staff); the command then says so and exits
@@ -57,9 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the assignment's secret (hidden inputs are drawn from it); default: the environment "
                              "variable IN5550_GRADER_SECRET, else a public default; bundle: else a new one")
     parser.add_argument("--node-timeout", type=_positive, default=None, metavar="S",
-                        help="wall-clock backstop for each node, seconds (default: the grader's)")
+                        help="CPU seconds for each case of a node (default: the grader's; the clock stops only "
+                             "a process that sleeps far beyond this)")
     parser.add_argument("--timeout", type=_positive, default=None, metavar="S",
-                        help="limit for the whole submission, seconds (default: the grader's)")
+                        help="CPU seconds for the whole submission (default: the grader's)")
 
 
 def _writable_file(option: str, path: str, suffix: str | None = None) -> Path:
@@ -94,8 +98,12 @@ def _secret(args: argparse.Namespace) -> str | None:
 
     if args.secret_file is None:
         return None
+    path = Path(args.secret_file)
+    if not path.is_file():
+        raise UsageError(f"--secret-file: {args.secret_file} is " + ("a folder" if path.is_dir() else "not there")
+                         + "; give the file that holds the assignment's secret")
     try:
-        return read_secret(args.secret_file)
+        return read_secret(path)
     except (OSError, ValueError) as error:
         raise UsageError(f"--secret-file: {error}") from None
 
