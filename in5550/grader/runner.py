@@ -49,7 +49,8 @@ import sysconfig
 import threading
 import traceback
 
-sys.path.append(sys.argv[2])  # the folder that holds torch; -S left site-packages (and its .pth hooks) out
+if __name__ == "__main__":  # in the sandbox; imported elsewhere (e.g. for Context), it changes nothing
+    sys.path.append(sys.argv[2])  # the folder that holds torch; -S left site-packages (and its .pth hooks) out
 import torch  # noqa: E402
 import torch.autograd.forward_ad as forward_ad  # noqa: E402
 import torch.autograd.functional  # noqa: E402, F401
@@ -59,8 +60,9 @@ BLOCKED_PACKAGES = ("in5550",)
 MESSAGE_LIMIT = 2000  # characters of an error message or traceback that go back to the grader
 SUBMISSION = os.path.realpath("submission.py")
 HERE = os.path.dirname(SUBMISSION) + os.sep
+SITE = sys.argv[2] if __name__ == "__main__" else os.path.dirname(os.path.dirname(torch.__file__))
 ALLOWED_ROOTS = tuple({os.path.realpath(path) + os.sep for path in
-                       (sys.argv[2], sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])})
+                       (SITE, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])})
 
 
 class BlockedImports(importlib.abc.MetaPathFinder):

@@ -86,7 +86,7 @@ SYSTEM_FOLDERS = frozenset({"bin", "sbin", "lib", "lib32", "lib64", "libx32", "u
 MESSAGE_BYTES = 256  # the longest line the runner sends
 LOG_TAIL = 1000  # characters of the process's own output kept for the report
 STRING_LIMIT = 4000  # characters of any string that comes back from the student process
-FAILURES_PER_NODE = 3  # cases of a node that crash or hang in a row before its other cases are given up
+FAILURES_PER_NODE = 2  # cases of a node that crash or hang in a row before its other cases are given up
 POLL_S = 0.25  # how often the CPU time of the student's processes is read while a case runs
 TMPFS_BYTES = 64 << 20  # size of each private temporary folder in the mount namespace
 
