@@ -298,6 +298,13 @@ def test_a_user_id_with_a_process_is_not_taken_and_all_its_processes_are_killed(
         sleeper.wait()
 
 
+@NEEDS_NAMESPACES
+def test_namespaces_that_cannot_be_built_are_the_graders_failure_not_the_students(monkeypatch):
+    monkeypatch.setattr(sandbox, "_hidden_folders", lambda keep: ["/no/such/folder/to/hide"])
+    with pytest.raises(sandbox.SandboxError, match="the namespaces for student code could not be set up"):
+        grade("lab2", CORPUS / "correct.py", LIMITS)
+
+
 def test_protections_are_listed_with_what_they_need():
     applied, missing = CAPABILITIES.protections(LIMITS)
     assert any("CPU-time limits" in item for item in applied)

@@ -190,7 +190,11 @@ def capabilities() -> Capabilities:
     unshare = shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin") if root else None
     namespaces = False
     if setpriv and unshare:
-        probe = subprocess.run([unshare, "--pid", "--net", "--mount", "--fork", "--kill-child", "--", "true"],
+        # the operations the namespace script needs, so that a machine that allows unshare but not mounts (some
+        # containers) falls back to a user id alone instead of failing every grading
+        script = "mount --make-rprivate / && mount -t tmpfs -o size=4k tmpfs /tmp && mount -t proc proc /proc"
+        probe = subprocess.run([unshare, "--pid", "--net", "--mount", "--fork", "--kill-child", "--", "/bin/sh", "-c",
+                                script],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                check=False)
         namespaces = probe.returncode == 0
@@ -446,9 +450,12 @@ def _hidden_folders(keep: list[str]) -> list[str]:
     return hidden
 
 
-def _namespace_script(folder: Path, site: str, uid: int, command: list[str], setpriv: str, keep: list[str]) -> str:
+def _namespace_script(folder: Path, site: str, uid: int, command: list[str], setpriv: str, keep: list[str],
+                      writer: int) -> str:
     """The shell script that becomes the first process of the new PID namespace: it builds the mount namespace
-    (see the module's docstring), then runs ``command`` as ``uid`` and waits for it."""
+    (see the module's docstring), says ``ready`` on the pipe ``writer`` (before any student code runs, so that a
+    failure to build it is the grader's, never blamed on the submission), then runs ``command`` as ``uid`` and
+    waits for it."""
     q = shlex.quote
     stage = folder.parent / f"{folder.name}-root"
     stage.mkdir(mode=0o700)
@@ -466,7 +473,8 @@ def _namespace_script(folder: Path, site: str, uid: int, command: list[str], set
             lines.append(f"mount -t tmpfs -o mode=1777,size={TMPFS_BYTES},nosuid,nodev tmpfs {q(shared)}")
     for hidden in _hidden_folders(keep):
         lines.append(f"mount -t tmpfs -o ro,mode=755,size=4k tmpfs {q(hidden)}")
-    lines += ["mount -t proc -o nosuid,nodev,noexec proc /proc", "cd /tmp/grading", "set +e",
+    lines += ["mount -t proc -o nosuid,nodev,noexec proc /proc", "cd /tmp/grading",
+              f"echo ready > /proc/self/fd/{writer}", "set +e",
               " ".join([q(setpriv), f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--",
                         *map(q, command)])]
     return "\n".join(lines) + "\n"
@@ -485,7 +493,7 @@ def _start(jail: _Jail, folder: Path, python: str, site: str, writer: int, log) 
         os.chown(folder, jail.uid, jail.uid)
         folder.chmod(0o700)
     if in_namespace:
-        script = _namespace_script(folder, site, jail.uid, runner, capabilities_.setpriv, [python])
+        script = _namespace_script(folder, site, jail.uid, runner, capabilities_.setpriv, [python], writer)
         command = [shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin"), "--pid", "--net", "--mount",
                    "--fork", "--kill-child", "--", "/bin/sh", "-c", script]
     elif capabilities_.root and capabilities_.setpriv:
@@ -712,6 +720,11 @@ def _node_result(outcome: Outcome, index: int, cases: int, state: _State) -> dic
 def _follow(channel, folder, nodes, position, state, outcome, log, in_namespace):
     """Read the runner's progress, collecting results, until it finishes, hangs or dies."""
     limits = state.limits
+    if in_namespace:
+        message = channel.receive(limits.startup_s, limits.startup_s * limits.wall_factor)
+        if message != "ready":
+            raise SandboxError("the namespaces for student code could not be set up: "
+                               + _why_not(message, channel.process, log, in_namespace))
     message = channel.receive(min(limits.startup_s, state.cpu_left()),
                               min(limits.startup_s * limits.wall_factor, state.wall_left()))
     if message in ("imported", "import-failed"):
