@@ -160,6 +160,9 @@ def test_a_grader_failure_still_writes_a_result_for_the_staff(tmp_path):
     assert table[0]["results"] == results
     assert results["score"] == 0
     assert "The autograder failed" in results["output"] and "RuntimeError: out of disk" in results["output"]
+    calls = []
+    again = batch.grade_class("lab2", submissions, tmp_path / "graded", grade_file=_counting(calls))
+    assert calls == ["ada.py"] and again[0]["results"]["score"] == 70  # a failure is graded again
 
 
 def test_command_writes_a_result_when_the_grader_fails(tmp_path, monkeypatch, capsys):

@@ -210,12 +210,17 @@ def grade_class(lab: str, folder: str | os.PathLike, output: str | os.PathLike, 
                            (submission, key) for submission, key in pending}
                 for future in as_completed(futures):
                     submission, key = futures[future]
-                    rows[submission.student] = _store(output, submission, key, future.result())
+                    try:
+                        results, failed = future.result()
+                    except Exception as error:  # noqa: BLE001 -- a worker died (killed, out of memory): still a result
+                        results, failed = failure_results(lab, f"the grading process failed: {type(error).__name__}: "
+                                                          f"{error}", submission=submission.path.name), True
+                    rows[submission.student] = _store(output, submission, None if failed else key, results)
                     bar.update()
         else:
             for submission, key in pending:
-                results = _grade_safely(grade_file, lab, submission.path, limits, secret)
-                rows[submission.student] = _store(output, submission, key, results)
+                results, failed = _grade_safely(grade_file, lab, submission.path, limits, secret)
+                rows[submission.student] = _store(output, submission, None if failed else key, results)
                 bar.update()
     table = [rows[student] for student in sorted(rows)]
     write_grade_sheet(table, output / "grades.csv")
@@ -223,23 +228,26 @@ def grade_class(lab: str, folder: str | os.PathLike, output: str | os.PathLike, 
     return table
 
 
-def _grade_safely(grade_file: Callable, lab: str, path: Path, limits, secret) -> dict:
-    """``grade_file``'s results, or a failure result (score 0, a message for the staff) when the grader fails."""
+def _grade_safely(grade_file: Callable, lab: str, path: Path, limits, secret) -> tuple[dict, bool]:
+    """``grade_file``'s results, or a failure result (score 0, a message for the staff) when the grader fails;
+    and whether it failed."""
     try:
-        return grade_file(lab, path, limits, secret)
+        return grade_file(lab, path, limits, secret), False
     except Exception as error:  # noqa: BLE001 -- one student's grading must never stop the class's
-        return failure_results(lab, f"{type(error).__name__}: {error}", submission=path.name)
+        return failure_results(lab, f"{type(error).__name__}: {error}", submission=path.name), True
 
 
-def _store(output: Path, submission: Submission, key: str, results: dict) -> dict:
+def _store(output: Path, submission: Submission, key: str | None, results: dict) -> dict:
     """Write a student's results and their key (atomically, never through a link); the row of the class's
-    table."""
+    table. Without a key (the grader failed) the next run grades the submission again."""
     from in5550.grader.report import write_json
 
     folder = output / submission.student
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / KEY).unlink(missing_ok=True)  # first: results without their key are never reused
     write_json(folder / RESULTS, results)
-    write_json(folder / KEY, {"key": key})
+    if key is not None:
+        write_json(folder / KEY, {"key": key})
     return {"student": submission.student, "results": results, "reused": False}
 
 
