@@ -114,7 +114,8 @@ def test_mistakes_are_counted_once_per_student_and_node():
              {"name": "Tanh: hidden inputs", "score": 0, "max_score": 4, "output": wrong_sign}]
     facts = analyse("lab2", [_row("a", tests), _row("b", tests[:1])])
     assert facts["mistakes"] == [(("Tanh", "has the wrong sign"), 1)]
-    assert facts["pass_rate"] == {"Tanh": 0.5}
+    assert facts["pass_rate"]["Tanh"] == 0.5 and facts["pass_rate"]["Sigmoid"] == 0  # b has no Sigmoid tests
+    assert facts["full"] == 70
 
 
 def _counting(calls: list):

@@ -223,7 +223,7 @@ def grade_class(lab: str, folder: str | os.PathLike, output: str | os.PathLike, 
                 rows[submission.student] = _store(output, submission, None if failed else key, results)
                 bar.update()
     table = [rows[student] for student in sorted(rows)]
-    write_grade_sheet(table, output / "grades.csv")
+    write_grade_sheet(lab, table, output / "grades.csv")
     write_class_report(lab, table, output)
     return table
 
@@ -251,7 +251,16 @@ def _store(output: Path, submission: Submission, key: str | None, results: dict)
     return {"student": submission.student, "results": results, "reused": False}
 
 
-def write_grade_sheet(table: Sequence[dict], path: Path) -> None:
+def lab_max(lab: str) -> float:
+    """The most points a submission of ``lab`` can get: every node's tests (:data:`~in5550.grader.verdict.POINTS`)."""
+    import importlib
+
+    from in5550.grader import LABS, verdict
+
+    return len(importlib.import_module(LABS[lab]).NODES) * sum(verdict.POINTS.values())
+
+
+def write_grade_sheet(lab: str, table: Sequence[dict], path: Path) -> None:
     """``student, score, max`` and the points of every test that carries points, one row per student."""
     names = []
     for row in table:
@@ -261,25 +270,21 @@ def write_grade_sheet(table: Sequence[dict], path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
         writer.writerow(["student", "score", "max", *names])
-        full = max((_max_score(row["results"]) for row in table), default=0)
+        full = lab_max(lab)
         for row in table:
             points = {test["name"]: test["score"] for test in row["results"]["tests"]}
             writer.writerow([row["student"], _number(row["results"]["score"]), _number(full),
                              *(_number(points.get(name, 0)) for name in names)])
 
 
-def _max_score(results: dict) -> float:
-    return sum(test.get("max_score", 0) for test in results["tests"])
-
-
 def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def summary(table: Sequence[dict]) -> str:
+def summary(lab: str, table: Sequence[dict]) -> str:
     """One line for the terminal: how many were graded, reused, and the mean score."""
     scores = [row["results"]["score"] for row in table]
-    full = max((_max_score(row["results"]) for row in table), default=0)
+    full = lab_max(lab)
     reused = sum(row["reused"] for row in table)
     return (f"{len(table)} submissions ({len(table) - reused} graded, {reused} unchanged since the last run); "
             f"mean score {statistics.fmean(scores):.1f}/{full:g}, median {statistics.median(scores):g}")

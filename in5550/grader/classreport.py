@@ -61,11 +61,12 @@ def _node(test_name: str) -> str:
 def analyse(lab: str, table: Sequence[dict]) -> dict:
     """Scores, pass rates per node and named mistakes by count, from the rows of
     :func:`~in5550.grader.batch.grade_class` (``{"student", "results"}``)."""
+    from in5550.grader.batch import lab_max
+
     known = mistake_names(lab)
     scores = [row["results"]["score"] for row in table]
-    full = max((sum(test.get("max_score", 0) for test in row["results"]["tests"]) for row in table), default=0)
-    nodes = list(dict.fromkeys(_node(test["name"]) for row in table for test in row["results"]["tests"]
-                               if test.get("max_score")))
+    full = lab_max(lab)
+    nodes = [name for name in known if name != "*"]
     passed = Counter()
     mistakes = Counter()
     attention = []

@@ -169,7 +169,7 @@ def _grade_class(args: argparse.Namespace, submissions: Path) -> int:
     limits, secret = _limits(args), _secret(args)
     output.mkdir(parents=True, exist_ok=True)
     table = batch.grade_class(args.lab, submissions, output, jobs=args.jobs, limits=limits, secret=secret)
-    print(batch.summary(table))
+    print(batch.summary(args.lab, table))
     print(f"wrote {output / 'grades.csv'}, {output / 'report.md'}, {output / 'report.png'} and "
           f"{output}{os.sep}<student>{os.sep}results.json")
     return 0
