@@ -311,6 +311,8 @@ def test_hidden_cases_cover_every_input_class_in_float64_and_float32():
             len(classes)
         assert [case.note for case in visible] == classes[:3]
         assert all(_floating(case) == {torch.float64} for case in visible)
+        # feedback names a hidden case by its class alone: its sizes stay unknown to the student
+        assert all(case.describe() == f"hidden inputs ({case.note})" for case in hidden)
 
 
 def test_large_logits_overflow_exp_and_bags_can_be_empty():
