@@ -373,7 +373,11 @@ class _Jail:
         self.uid, self.lock = None, None
         self.base = Path(tempfile.mkdtemp(prefix="in5550-grade-"))
         if capabilities_.root:
-            self.uid, self.lock = self._take_uid()
+            try:
+                self.uid, self.lock = self._take_uid()
+            except BaseException:
+                shutil.rmtree(self.base, ignore_errors=True)
+                raise
             self.base.chmod(0o711)  # the student's id may pass through, not list it
 
     @staticmethod
