@@ -27,39 +27,10 @@ import traceback
 
 import torch
 
+from in5550.grader import runner
+
 HIDDEN_NOTE = ("Visible tests only: on submission the autograder also tests hidden inputs (every input class, "
                "in float32 and float64) and reads your source for uses of autograd.")
-
-
-class _Context:
-    """The ``ctx`` a node gets, as the grader's student process gives it (see :mod:`in5550.grader.runner`)."""
-
-    def __init__(self, needs_input_grad):
-        self.needs_input_grad = tuple(needs_input_grad)
-        self.saved_tensors = ()
-
-    def save_for_backward(self, *tensors):
-        self.saved_tensors = tuple(tensors)
-
-    def save_for_forward(self, *tensors):
-        pass
-
-    def mark_dirty(self, *tensors):
-        pass
-
-    def mark_non_differentiable(self, *tensors):
-        pass
-
-    def set_materialize_grads(self, value):
-        pass
-
-
-def _plain(value):
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, (tuple, list)):
-        return [_plain(item) for item in value]
-    return value if value is None or isinstance(value, (bool, int, float)) else f"<{type(value).__name__}>"
 
 
 def _run(record: list, function, *args):
@@ -82,11 +53,12 @@ def _error(error: BaseException, stage: str) -> dict:
 
 def run_case(node: type, case) -> dict:
     """One forward and backward call of ``node`` on ``case`` (a :class:`~in5550.grader.verdict.Case`), as the
-    grader's runner makes it: the methods called directly, so that a wrong shape is seen as such."""
+    grader's runner makes it: the methods called directly with the runner's ``ctx``, so that a wrong shape is
+    seen as such, and what they return made plain as the runner makes it."""
     run = {"output": None, "grads": None, "grad_output": None, "error": None, "autograd": []}
     task = case.task()
     inputs = tuple(value.clone() if isinstance(value, torch.Tensor) else value for value in task["args"])
-    ctx = _Context(task["needs_input_grad"])
+    ctx = runner.Context(task["needs_input_grad"])
     stage = "forward"
     try:
         if node.setup_context is torch.autograd.Function.setup_context:  # old style: forward(ctx, *inputs)
@@ -95,12 +67,12 @@ def run_case(node: type, case) -> dict:
             output = _run(run["autograd"], node.forward, *inputs)
             stage = "setup_context"
             _run(run["autograd"], node.setup_context, ctx, inputs, output)
-        run["output"] = _plain(output)
+        run["output"] = runner.plain(output)
         stage = "backward"
         grad_output = task["grad_output"].clone()
         grads = _run(run["autograd"], node.backward, ctx, grad_output)
-        run["grads"] = _plain(list(grads) if isinstance(grads, tuple) else [grads])
-        run["grad_output"] = _plain(grad_output)
+        run["grads"] = runner.plain(list(grads) if isinstance(grads, tuple) else [grads])
+        run["grad_output"] = runner.plain(grad_output)
     except Exception as error:  # noqa: BLE001 -- the student's error is the feedback
         run["error"] = _error(error, stage)
     return run
