@@ -11,9 +11,10 @@ students write). Solutions and hidden tests sit between markers, in the conventi
 
 :func:`release` writes the student versions: each solution becomes a stub (``raise NotImplementedError()`` in
 code, indented like the marker; ``YOUR ANSWER HERE`` in Markdown), hidden tests are removed and notebooks lose
-their outputs. ``.py`` and ``.ipynb`` files are released this way; other files are copied as they are.
+their outputs. ``.py`` and ``.ipynb`` files are released this way; other files are copied as they are. A short
+``README.md`` for the students (install, open, check, submit) goes next to the labs.
 
-From the command line: ``in5550 labs release DIR`` writes ``DIR/lab1/...``, ``DIR/lab2/...``.
+From the command line: ``in5550 labs release DIR`` writes ``DIR/README.md``, ``DIR/lab1/...``, ``DIR/lab2/...``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,44 @@ CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 ANSWER_STUB = ("YOUR ANSWER HERE",)
 RELEASED_SUFFIXES = (".py", ".ipynb")
 SKIPPED = {"__pycache__", ".ipynb_checkpoints"}
+SUBMIT = {"lab1": "lab1.ipynb", "lab2": "nodes.py"}
+"""The file a student hands in for each lab: the name the autograder looks for."""
+STUDENT_README = """\
+# IN5550 labs
+
+## Install
+
+Python 3.10 or newer, PyTorch (the CPU build is enough) and the course package, which brings NumPy, matplotlib
+and the data tools with it:
+
+```bash
+python3 -m venv .venv
+.venv/bin/pip install torch=={torch} --index-url https://download.pytorch.org/whl/cpu
+.venv/bin/pip install {package} jupyterlab
+```
+
+(`{package}` is the course package's file from the course page.)
+
+## Open
+
+```bash
+.venv/bin/jupyter lab
+```
+
+and open a lab's notebook ({notebooks}). Fill in every `# YOUR CODE HERE` and run the cells from the top.
+
+## Check
+
+Each lab has check cells that run the autograder's visible tests on your code, in the notebook, and print
+the feedback the autograder would give (`check(...)`). The autograder also runs tests on inputs you have not
+seen: passing the checks is a good sign, not a promise of full marks.
+
+## Submit
+
+{submit}
+
+Submit exactly one file, with exactly that name (one file only; not a folder, not a zip).
+"""
 
 
 class MarkerError(ValueError):
@@ -100,11 +139,15 @@ def release(source: str | Path = LABS_DIR, destination: str | Path = "released",
     if destination == source or source in destination.parents:
         raise ValueError(f"release: the destination {destination} is inside the lab sources {source}; "
                          "releasing there would mix student versions with the solutions")
+    for folder in (destination, *destination.parents):
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"release: {folder} is a file; the destination must be a folder")
     contents = {}
     for lab in labs or available:
         for path in sorted((source / lab).rglob("*")):
             if path.is_file() and not SKIPPED.intersection(path.parts):
                 contents[destination / path.relative_to(source)] = _released(path, path.relative_to(source))
+    contents[destination / "README.md"] = student_readme(labs or available, source)
     for target, content in contents.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, Path):
@@ -112,6 +155,20 @@ def release(source: str | Path = LABS_DIR, destination: str | Path = "released",
         else:
             target.write_text(content, encoding="utf-8")
     return list(contents)
+
+
+def student_readme(labs: list[str], source: Path = LABS_DIR) -> str:
+    """The students' README for the released ``labs``: install, open, check, submit."""
+    import torch
+
+    import in5550
+
+    notebooks = ", ".join(f"`{lab}/{path.name}`" for lab in labs for path in sorted((source / lab).glob("*.ipynb")))
+    submit = "\n".join(f"- {lab}: upload `{SUBMIT[lab]}` (the file from `{lab}/`, with your code in it)."
+                       if lab in SUBMIT else f"- {lab}: as the course page says." for lab in labs)
+    return STUDENT_README.format(torch=torch.__version__.split("+")[0],
+                                 package=f"in5550-{in5550.__version__}-py3-none-any.whl",
+                                 notebooks=notebooks, submit=submit)
 
 
 def _released(path: Path, name: Path) -> str | Path:

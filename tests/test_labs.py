@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 from nbclient import NotebookClient
 
 from in5550.cli import main
@@ -72,16 +73,35 @@ def test_release_checks_every_marker_before_writing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_command_line_reports_bad_arguments(tmp_path, capsys):
+@pytest.mark.parametrize("destination, options, message", [
+    ("out", ["--source", "{tmp}/nowhere"], "--source: no folder {tmp}/nowhere"),
+    ("file.txt", [], "release: {tmp}/file.txt is a file; the destination must be a folder"),
+    ("file.txt/out", [], "release: {tmp}/file.txt is a file; the destination must be a folder"),
+])
+def test_command_line_reports_bad_arguments_in_one_line(tmp_path, capsys, destination, options, message):
+    (tmp_path / "file.txt").write_text("keep me\n")
+    argv = ["labs", "release", str(tmp_path / destination), *(option.format(tmp=tmp_path) for option in options)]
     with pytest.raises(SystemExit) as exit_info:
-        main(["labs", "release", str(tmp_path), "--source", str(tmp_path / "nowhere")])
+        main(argv)
     assert exit_info.value.code == 2
-    assert f"--source: no folder {tmp_path / 'nowhere'}" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in error and error.count("\n") == 1, error
+    assert (tmp_path / "file.txt").read_text() == "keep me\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_release_writes_a_students_readme(released):
+    readme = (released / "README.md").read_text()
+    for heading in ("## Install", "## Open", "## Check", "## Submit"):
+        assert heading in readme
+    assert f"torch=={torch.__version__.split('+')[0]}" in readme
+    assert "`lab1/lab1.ipynb`" in readme and "`lab2/lab2.ipynb`" in readme
+    assert "- lab1: upload `lab1.ipynb`" in readme and "- lab2: upload `nodes.py`" in readme
 
 
 def test_released_files_have_no_solutions_markers_or_outputs(released):
     written = sorted(path.relative_to(released).as_posix() for path in released.rglob("*") if path.is_file())
-    assert written == ["lab1/lab1.ipynb", "lab2/lab2.ipynb", "lab2/nodes.py"]
+    assert written == ["README.md", "lab1/lab1.ipynb", "lab2/lab2.ipynb", "lab2/nodes.py"]
     nodes = (released / "lab2" / "nodes.py").read_text()
     assert nodes.count("raise NotImplementedError()") == 7 * 3  # forward, setup_context, backward per node
     assert "return grad_output * output * (1 - output)" not in nodes

@@ -4,24 +4,49 @@ Example (a student's ``nodes.py`` with every node right)::
 
     from in5550.grader import grade
 
-    report = grade("lab2", "nodes.py")
+    report = grade("lab2", "nodes.py", secret="the lab's secret")
     report.score, report.max_score        # (70.0, 70.0)
     report.write("results.json")          # Gradescope's format
     print(report.summary())               # points per test, then feedback, for people
 
 From the command line: ``in5550 grade lab2 nodes.py --results results.json``.
 
+The API
+-------
+``grade(lab, submission, limits=Limits(), secret=None) -> Report`` is all a command, a batch of a class or a
+Gradescope bundle needs; ``lab_cases(lab, secret=None)`` gives the cases it grades on (the visible ones are what
+a student may run before submitting). The grade is a function of the submission's bytes and ``secret`` alone: the same file
+and secret give the same ``results.json`` on any machine, at any load, apart from ``execution_time``.
+
+``secret`` (text or bytes) is the assignment's secret: the hidden inputs are drawn from it. Keep it with the
+grading set-up (a file next to the grading scripts, the Gradescope bundle, the environment of the grading
+machine), never in the student release. Where it comes from:
+
+1. the ``secret`` argument, when given and not empty (:func:`read_secret` reads it from a file);
+2. else the environment variable ``IN5550_GRADER_SECRET`` (:data:`SECRET_VARIABLE`), when set and not empty;
+3. else :data:`DEFAULT_SECRET`, which is public: the report then says that the hidden inputs are not secret.
+
+Errors: ``ValueError`` for an unknown lab, ``FileNotFoundError`` for a missing file, :class:`SandboxError` when
+student code cannot be run safely on this machine; never for anything the submission's code does. An error in
+the grader's own verdict on a node does not raise either: that node's tests say so (no points, no mistake
+claimed) and a hidden test named ``"<Node>: grader error"`` carries the traceback for the staff
+(:data:`~in5550.grader.verdict.GRADER_ERROR`); :func:`grader_errors` lists them.
+
 How a submission is graded
 --------------------------
 1. Its text is read and parsed, never run, in the grader (:mod:`~in5550.grader.source`): syntax errors, use of
    autograd inside a node, imports of this package, calls a person should look at.
-2. Inputs are drawn for each node: a visible case from a fixed seed and a hidden case of random sizes from a
-   seed taken from ``os.urandom`` now. Only the inputs go to the student's process.
+2. Inputs are drawn for each node from the one registry of node inputs, :mod:`in5550.cases`
+   (:func:`~in5550.grader.verdict.draw_cases`): visible cases, a few samples from the fixed public seed
+   :data:`VISIBLE_SEED`; hidden cases, every input class the node supports (each ``dim``, a batch of one, 3-D
+   inputs, large logits, empty bags, repeated ids, ...) in float64 and float32, from a seed derived from the
+   secret, the lab and the node. Only the inputs go to the student's process; every case is a call with other
+   inputs or options than the one before, so a node that keeps its first inputs, weights or output fails.
 3. The nodes run in a separate, limited process (:mod:`~in5550.grader.sandbox`, :mod:`~in5550.grader.runner`)
    that returns their outputs and gradients as tensors in files.
 4. Only then are the expected values computed, here, with ``torch.nn.functional`` and autograd in float64, and
-   compared with what came back (:mod:`~in5550.grader.verdict`). Each node has its own tests, so one broken
-   node costs only its own points.
+   compared with what came back, within a tolerance per dtype (:mod:`~in5550.grader.verdict`). Each node has its
+   own tests, so one broken node costs only its own points.
 
 Why a submission cannot fool it
 -------------------------------
@@ -51,6 +76,7 @@ container of their own.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import time
@@ -59,13 +85,23 @@ from pathlib import Path
 from in5550.grader import sandbox, source
 from in5550.grader.report import Report
 from in5550.grader.sandbox import Limits, SandboxError
-from in5550.grader.verdict import NodeEvidence, TestResult, grade_node, make_case
+from in5550.grader.verdict import GRADER_ERROR, Case, NodeEvidence, TestResult, case_seed, draw_cases, grade_node
 
-__all__ = ["LABS", "Limits", "Report", "SandboxError", "grade"]
+__all__ = ["DEFAULT_SECRET", "LABS", "Limits", "Report", "SECRET_VARIABLE", "SandboxError", "grade", "grader_errors",
+           "lab_cases", "read_secret"]
 
-LABS = {"lab2": "in5550.grader.lab2"}
+LABS = {"lab2": "in5550.grader.lab2", "lab1": "in5550.grader.lab1"}
 """Labs with an autograder: name -> module whose ``NODES`` lists the node specifications."""
 VISIBLE_SEED = 5550
+"""The public seed of the visible cases: students see these inputs in their feedback."""
+SECRET_VARIABLE = "IN5550_GRADER_SECRET"
+"""The environment variable that holds the assignment's secret when :func:`grade` is given none."""
+DEFAULT_SECRET = "in5550-public-default-secret"
+"""The secret used when none is configured. It is public (it is written here), so hidden inputs drawn from it
+can be reproduced by anyone: fine for trying the grader, not for grading a class."""
+NOT_SECRET = (f"The hidden inputs are not secret: no grading secret was configured (set {SECRET_VARIABLE} or "
+              "give the assignment's secret), so they were drawn from the public default.")
+SECRET_BYTES = 4096
 SUBMISSION_BYTES = 1 << 20
 
 
@@ -80,8 +116,50 @@ def _read_submission(path: Path) -> tuple[str | None, str | None]:
         return None, f"the submission is not UTF-8 text (byte {error.start})"
 
 
-def grade(lab: str, submission: str | os.PathLike, limits: Limits = Limits()) -> Report:
-    """Grade the file ``submission`` for ``lab`` (a key of :data:`LABS`) and return the :class:`Report`.
+def read_secret(path: str | os.PathLike) -> str:
+    """The secret in the file ``path``: its text without surrounding white space. Raises ``ValueError`` when the
+    file is empty, not UTF-8 text or larger than 4 KiB, and ``FileNotFoundError`` when it is missing."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"read_secret: {path} is not UTF-8 text") from None
+    if not text or len(data) > SECRET_BYTES:
+        raise ValueError(f"read_secret: {path} must hold the secret as one line of text of at most "
+                         f"{SECRET_BYTES} bytes; it has {len(data)} bytes")
+    return text
+
+
+def _secret(secret: str | bytes | None) -> tuple[str | bytes, bool]:
+    """The secret to use and whether it is one (see the module's docstring: argument, environment, default)."""
+    if secret:
+        return secret, True
+    from_environment = os.environ.get(SECRET_VARIABLE, "").strip()
+    return (from_environment, True) if from_environment else (DEFAULT_SECRET, False)
+
+
+def hidden_seed(secret: str | bytes, lab: str) -> str:
+    """The seed of a lab's hidden cases (per node, :func:`~in5550.grader.verdict.case_seed` mixes in the node's
+    name): a digest of the secret, so the secret itself never reaches a seed that could be printed."""
+    data = secret if isinstance(secret, bytes) else secret.encode("utf-8")
+    return hashlib.sha256(data + b"\0" + lab.encode()).hexdigest()
+
+
+def lab_cases(lab: str, secret: str | bytes | None = None) -> list[list[Case]]:
+    """The cases of each node of ``lab`` (in the order of its ``NODES``): the visible ones, then the hidden ones
+    drawn from ``secret`` (resolved as :func:`grade` resolves it), in the order the student's process runs them.
+    The same lab and secret give the same cases on every machine."""
+    if lab not in LABS:
+        raise ValueError(f"grade: no autograder for lab {lab!r}; labs with one: {', '.join(LABS)}")
+    seed = hidden_seed(_secret(secret)[0], lab)
+    return [draw_cases(node, VISIBLE_SEED, hidden=False) + draw_cases(node, case_seed(seed, node.name), hidden=True)
+            for node in importlib.import_module(LABS[lab]).NODES]
+
+
+def grade(lab: str, submission: str | os.PathLike, limits: Limits = Limits(),
+          secret: str | bytes | None = None) -> Report:
+    """Grade the file ``submission`` for ``lab`` (a key of :data:`LABS`) with the assignment's ``secret`` (see
+    the module's docstring for where it comes from when not given) and return the :class:`Report`.
 
     Raises ``ValueError`` for an unknown lab, ``FileNotFoundError`` for a missing file and
     :class:`SandboxError` when student code cannot be run safely on this machine; never for anything the
@@ -92,10 +170,12 @@ def grade(lab: str, submission: str | os.PathLike, limits: Limits = Limits()) ->
     nodes = importlib.import_module(LABS[lab]).NODES
     path = Path(submission)
     text, problem = _read_submission(path)
+    prepare = getattr(importlib.import_module(LABS[lab]), "prepare", None)  # lab 1: the notebook's definitions
+    if text is not None and prepare is not None:
+        text, problem = prepare(text)
     findings = source.scan(text, [node.name for node in nodes]) if text is not None else source.Findings(problem)
-    hidden_seed = int.from_bytes(os.urandom(8), "little")
-    cases = [(make_case(node, VISIBLE_SEED + index, hidden=False), make_case(node, hidden_seed + index, hidden=True))
-             for index, node in enumerate(nodes)]
+    secret, is_secret = _secret(secret)
+    cases = lab_cases(lab, secret)
     notes = [f"Not run: {findings.error}."] if findings.error else []
     if findings.error:
         outcome = sandbox.Outcome(results=[None] * len(nodes), problems=[findings.error] * len(nodes))
@@ -116,8 +196,15 @@ def grade(lab: str, submission: str | os.PathLike, limits: Limits = Limits()) ->
             problem = problem.splitlines()[0]
         evidence = NodeEvidence(problem, outcome.results[index], cheating)
         tests += grade_node(node, node_cases, evidence)
+    if not is_secret:
+        notes.append(NOT_SECRET)
     if findings.review:
         tests.append(TestResult("Review by a person", 0.0, 0.0, "Imports and calls a lab never needs:\n"
                                 + "\n".join(findings.review), visibility="hidden"))
     return Report(lab, path.name, tests, notes, time.monotonic() - started)
 
+
+def grader_errors(report: Report) -> list[TestResult]:
+    """The tests of ``report`` that carry an error in the grader's own code (for the staff; the submission is not
+    to blame and should be graded again once the grader is fixed)."""
+    return [test for test in report.tests if test.name.endswith(f": {GRADER_ERROR}")]

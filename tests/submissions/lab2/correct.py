@@ -109,10 +109,15 @@ def bags(input, offsets):
     return list(zip(offsets.tolist(), ends))
 
 
+def bag_mean(rows):
+    """The mean of a bag's embeddings; an empty bag's is zero (as PyTorch's)."""
+    return rows.mean(0) if len(rows) else rows.new_zeros(rows.shape[1:])
+
+
 class EmbeddingBag(torch.autograd.Function):
     @staticmethod
     def forward(input, weight, offsets):
-        return torch.stack([weight[input[start:end]].mean(0) for start, end in bags(input, offsets)])
+        return torch.stack([bag_mean(weight[input[start:end]]) for start, end in bags(input, offsets)])
 
     @staticmethod
     def setup_context(ctx, inputs, output):

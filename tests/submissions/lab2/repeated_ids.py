@@ -5,7 +5,7 @@
 class EmbeddingBag(torch.autograd.Function):
     @staticmethod
     def forward(input, weight, offsets):
-        return torch.stack([weight[input[start:end]].mean(0) for start, end in bags(input, offsets)])
+        return torch.stack([bag_mean(weight[input[start:end]]) for start, end in bags(input, offsets)])
 
     @staticmethod
     def setup_context(ctx, inputs, output):
