@@ -602,3 +602,15 @@ def test_source_reports_what_python_cannot_compile():
     assert "nested too deeply" in source.scan("x = " + "-" * 300_000 + "1", []).error
     assert "not valid Python" in source.scan("x = 1\0", []).error
     assert source.scan("\ufeffimport torch\n", []).error is None
+
+
+def test_a_checkout_under_a_temporary_folder_is_not_mounted_over(tmp_path, monkeypatch):
+    """A fresh clone in /tmp: the namespace replaces /tmp with an empty folder of its own, which hides the
+    checkout already, and where its path does not exist to be mounted over (that failed every grading)."""
+    checkout = tmp_path / "fresh"
+    (checkout / "in5550").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("")
+    monkeypatch.setattr(sandbox, "PACKAGE", checkout / "in5550")
+    hidden = sandbox._hidden_folders(["/usr/bin/python3"])
+    assert str(tmp_path).startswith(tuple(sandbox.SHARED_TEMPORARY))
+    assert not [folder for folder in hidden if folder.startswith(str(checkout))]

@@ -447,9 +447,12 @@ def _hidden_folders(keep: list[str]) -> list[str]:
     kept = {Path(path).resolve().parts[1] for path in keep if len(Path(path).resolve().parts) > 1}
     hidden = [str(entry) for entry in sorted(Path("/").iterdir())
               if entry.is_dir() and not entry.is_symlink() and entry.name not in SYSTEM_FOLDERS | kept]
+    # a checkout under a temporary folder (a fresh clone in /tmp) is hidden already: that folder is replaced by an
+    # empty one of the namespace's own, where the package's path does not even exist to be mounted over
+    covered = hidden + list(SHARED_TEMPORARY)
     for folder in (PACKAGE, PACKAGE.parent):
         if folder == PACKAGE or (folder / "pyproject.toml").exists():
-            if not any(str(folder).startswith(top + "/") or str(folder) == top for top in hidden):
+            if not any(str(folder).startswith(top + "/") or str(folder) == top for top in covered):
                 hidden.append(str(folder))
     return hidden
 
