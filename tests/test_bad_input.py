@@ -26,7 +26,7 @@ FAST = ["--no-progress", "--epochs", "2"]
 def parse(*argv):
     """The parsed arguments of ``in5550 ...``, to call a command's ``run`` directly (so that a KeyboardInterrupt
     reaches the test, whatever the command line makes of it)."""
-    return cli.build_parser().parse_args(list(argv))
+    return cli.build_parser(argv[0]).parse_args(list(argv))
 
 
 def fails(capsys, *argv) -> str:

@@ -95,7 +95,7 @@ def test_bench_reports_the_median_step_times_and_their_ratio(monkeypatch):
     assert row["custom_ms"] == pytest.approx(6.0) and row["torch_ms"] == pytest.approx(4.0)
     assert row["ratio"] == pytest.approx(1.5)
     table = bench.format_table([row]).splitlines()
-    assert table[1].split()[:5] == ["cpu", "4", "6.00", "4.00", "1.500"]
+    assert table[1].split()[:6] == ["cpu", "4", "eager", "6.00", "4.00", "1.500"]
 
 
 def test_bench_command_prints_one_json_list(capsys):
