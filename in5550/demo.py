@@ -24,7 +24,8 @@ import torch
 
 from in5550 import checks, data, reference
 from in5550.nn import BACKENDS, MLPClassifier
-from in5550.train import DEFAULTS, build_model, fit_and_evaluate, plot_histories, prepare
+from in5550.plots import plot_histories
+from in5550.train import DEFAULTS, build_model, fit_and_evaluate, prepare
 
 
 def load_sst2_or_sample(data_dir=None) -> tuple[str, data.Splits]:
