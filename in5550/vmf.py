@@ -91,6 +91,8 @@ def _kappa_terms(e_hat: torch.Tensor, with_ratio: bool):
     m = e_hat.shape[-1]
     v = m / 2 - 1
     kappa = torch.linalg.vector_norm(e_hat, dim=-1)
+    if e_hat.device.type == "meta":  # shapes only (no data to hand to SciPy): the loss's shape and dtype
+        return kappa, torch.empty_like(kappa), torch.empty_like(kappa) if with_ratio else None
     k = kappa.detach().double().clamp_min(KAPPA_MIN).cpu().numpy()
     log_iv = log_bessel_iv(v, k)
     neg_log_c = (m / 2) * math.log(2 * math.pi) + log_iv - v * np.log(k)
@@ -116,7 +118,8 @@ class VonMisesFisherLoss(Function):
     ``reduction="none"``. Saves: ``e_hat`` and ``t``; backward recomputes :math:`\rho` from ``e_hat``.
 
     :math:`\rho` comes from SciPy, outside autograd, so backward cannot itself be differentiated: it is marked
-    ``once_differentiable`` (no double backward), and ``torch.func`` transforms are not supported.
+    ``once_differentiable`` (no double backward), and ``torch.func`` transforms are not supported. On the
+    ``meta`` device (shapes without data) forward and backward give results of the right shapes and dtypes.
     """
 
     @staticmethod
