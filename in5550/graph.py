@@ -232,24 +232,57 @@ FX_OPERATORS = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "matmul": "@
 
 
 def from_fx(module: torch.fx.GraphModule) -> Graph:
-    """The static graph that ``torch.fx.symbolic_trace`` recorded: placeholders, operations and the output."""
+    """The static graph that ``torch.fx`` recorded (by ``symbolic_trace``, :class:`StaticGraph` or a
+    ``torch.compile`` backend): placeholders, operations and the output.
+
+    A ``torch.autograd.Function`` captured by ``torch.compile`` is one ``autograd_function_apply`` node holding
+    two subgraphs, its forward and its backward: it is drawn as one node that lists their operations (highlighted
+    like this package's nodes), and the two subgraphs' attribute nodes are left out, as are results that nothing
+    uses.
+    """
     if not isinstance(module, torch.fx.GraphModule):
         raise TypeError(f"graph.from_fx: argument 'module' must be a torch.fx.GraphModule, got {type(module).__name__}")
     graph = Graph()
+    bodies = set()
     for node in module.graph.nodes:
+        if node.op == "call_function" and _fx_target(node) == "autograd_function_apply":
+            bodies.update(a.name for a in node.args[:2] if isinstance(a, torch.fx.Node) and a.op == "get_attr")
+    for node in module.graph.nodes:
+        if node.name in bodies or (node.op in ("call_function", "call_method") and not node.users):
+            continue  # the subgraphs, and results nothing uses (the compiler drops them)
         if node.op == "placeholder":
             label, kind = node.name, "input"
         elif node.op == "output":
             label, kind = "output", "output"
+        elif node.name not in bodies and _fx_target(node) == "autograd_function_apply":
+            forward, backward = (_fx_operations(module, a) for a in node.args[:2])
+            tensors = [str(a) for a in node.args[2:]]
+            label = (f"{node.name} = Function.apply({', '.join(tensors)})\nforward: {forward}\n"
+                     f"backward: {backward}")
+            kind = "op"
         else:
             args = [str(a) for a in node.args]
-            target = getattr(node.target, "__name__", str(node.target))
+            target = _fx_target(node)
             infix = FX_OPERATORS.get(target) if getattr(node.target, "__module__", None) == "_operator" else None
             formula = f" {infix} ".join(args) if infix else f"{target}({', '.join(args)})"
             label, kind = f"{node.name} = {formula}", "torch"
         graph.nodes[node.name] = Node(label, kind)
-        graph.edges += [(x.name, node.name) for x in node.all_input_nodes]
+        graph.edges += [(x.name, node.name) for x in node.all_input_nodes if x.name not in bodies]
     return graph
+
+
+def _fx_target(node: torch.fx.Node) -> str:
+    return getattr(node.target, "__name__", str(node.target))
+
+
+def _fx_operations(module: torch.fx.GraphModule, body) -> str:
+    """The operations of a subgraph (a ``get_attr`` node naming a GraphModule attribute), in order."""
+    sub = getattr(module, body.target, None) if isinstance(body, torch.fx.Node) else None
+    if not isinstance(sub, torch.fx.GraphModule):
+        return "?"
+    ops = [_fx_target(n) for n in sub.graph.nodes if n.op in ("call_function", "call_method")
+           and _fx_target(n) not in ("getitem", "_set_grad_enabled")]
+    return ", ".join(ops) or "-"
 
 
 def _shape(t: torch.Tensor) -> str:

@@ -295,3 +295,23 @@ def test_command_line_cannot_create_runs_below_a_file(tmp_path, monkeypatch, cap
         main(["graph"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith("in5550 graph: error: --output: folder 'runs' does not exist")
+
+
+def test_a_graph_captured_by_torch_compile_shows_our_nodes_with_their_forward_and_backward():
+    captured = []
+
+    def capture(module, example_inputs):  # a torch.compile backend that keeps the static graph it is given
+        captured.append(module)
+        return module.forward
+
+    compiled = torch.compile(lambda a, b: F.mul(F.add(a, b), F.add(b, 1.0)), backend=capture)
+    a, b = torch.tensor(2.0, requires_grad=True), torch.tensor(1.0, requires_grad=True)
+    e = compiled(a, b)
+    e.backward()
+    assert (e.item(), a.grad.item(), b.grad.item()) == (6.0, 2.0, 5.0)
+    labels = [node.label for g in map(graph.from_fx, captured) for node in g.nodes.values()]
+    ours = [label for label in labels if "Function.apply" in label]
+    assert len(ours) == 3
+    assert sorted(label.split("\n")[1] for label in ours) == ["forward: add", "forward: add", "forward: mul"]
+    assert all(label.split("\n")[2].startswith("backward: ") for label in ours)
+    assert not any(label.startswith(("fwd_body", "bwd_body")) for label in labels)
