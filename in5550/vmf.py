@@ -15,7 +15,14 @@ must be written by hand. Using :math:`I_v'(\kappa) = I_{v+1}(\kappa) + (v/\kappa
 .. math:: \frac{\partial}{\partial\kappa}\bigl(-\log C_m(\kappa)\bigr)
           = \frac{I_{m/2}(\kappa)}{I_{m/2-1}(\kappa)},
 
-a ratio of two Bessel functions that lies in :math:`[0, 1)`. The paper's two regularisers are the options
+a ratio of two Bessel functions that lies in :math:`[0, 1)`.
+
+The loss is often negative, and falls further as training goes on: it is the negative log of a *density* on the
+unit sphere, not of a probability, and a density exceeds 1 wherever probability is packed into a small area. The
+sphere in :math:`m` dimensions has area :math:`2\pi^{m/2}/\Gamma(m/2)` (about :math:`10^{-11}` for
+:math:`m = 50`), so even the uniform distribution (:math:`\kappa \to 0`) has
+:math:`-\log C_m(0) = \log(2\pi^{m/2}/\Gamma(m/2)) \approx -25.5` for :math:`m = 50` and :math:`-427.6` for
+:math:`m = 300`. The paper's two regularisers are the options
 ``lambda_1`` (adds :math:`\lambda_1 \lVert\hat{e}\rVert`) and ``lambda_2`` (scales the cosine term to
 :math:`-\lambda_2 \hat{e}^\top e(w)`); the defaults give the plain NLLvMF.
 

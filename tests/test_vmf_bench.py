@@ -105,3 +105,16 @@ def test_vmf_loss_on_the_meta_device_gives_shapes_like_on_the_cpu(reduction, sha
     assert loss.device.type == "meta" and loss.shape == cpu.shape == shape and loss.dtype == cpu.dtype
     loss.sum().backward()
     assert e_hat.grad.shape == target.grad.shape == (4, 10) and e_hat.grad.device.type == "meta"
+
+
+@pytest.mark.parametrize("m, expected", [(50, -25.4733), (300, -427.6068)])
+def test_the_loss_of_a_prediction_near_zero_is_the_log_area_of_the_sphere(m, expected):
+    """Why the loss is negative: as the norm goes to 0 the vMF becomes uniform on the sphere, whose density is
+    1 / area; the area is tiny for large m."""
+    import math
+
+    log_area = math.log(2) + (m / 2) * math.log(math.pi) - math.lgamma(m / 2)
+    assert log_area == pytest.approx(expected, abs=1e-4)
+    target = torch.nn.functional.normalize(torch.ones(1, m, dtype=torch.float64), dim=1)
+    loss = vmf_loss(torch.full((1, m), 1e-9, dtype=torch.float64), target)
+    assert loss.item() == pytest.approx(log_area, abs=1e-6)
