@@ -406,7 +406,7 @@ def _figure(layouts: list[dict], titles: list[str | None]):
     fig_w = sum(layout["size"][0] for layout in layouts) + GAP_BETWEEN * (len(layouts) - 1) + 2 * margin
     fig_h = max(layout["size"][1] for layout in layouts) + top + 2 * margin
     # wide enough once Jupyter has cropped the margins (it saves with bbox_inches="tight")
-    dpi = min(max(DPI, MIN_WIDTH_PIXELS / (fig_w - 2 * margin)), MAX_PIXELS / max(fig_w, fig_h))
+    dpi = min(max(DPI, MIN_WIDTH_PIXELS / (fig_w - 3 * margin)), MAX_PIXELS / max(fig_w, fig_h))
     fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi)
     axes, left = [], margin
     for layout in layouts:
