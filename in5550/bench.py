@@ -173,6 +173,9 @@ def add_arguments(parser) -> None:
                         help=f"rows of the embedding table (default {VOCAB_SIZE})")
     parser.add_argument("--compile", action="store_true",
                         help="also time the step with the forward and loss compiled by torch.compile (slow to start)")
+    parser.add_argument("--loss", choices=("cross-entropy", "vmf"), default="cross-entropy",
+                        help="vmf: a softmax output layer against the vMF loss as the vocabulary grows from 5k to "
+                             "200k words (in5550.vmf_bench; --dim is the hidden size, 5 steps each by default)")
     parser.add_argument("--dim", type=int, default=EMBEDDING_DIM,
                         help=f"embedding and hidden size (default {EMBEDDING_DIM}); a tiny model such as "
                              f"--vocab-size 200 --dim 8 times little but the cost of calling each node")
@@ -185,6 +188,9 @@ def run(args) -> int:
         raise UsageError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
     if args.vocab_size < 2 or args.dim < 1:
         raise UsageError(f"--vocab-size must be >= 2 and --dim >= 1, got {args.vocab_size} and {args.dim}")
+    if args.loss == "vmf":
+        from in5550 import vmf_bench
+        return vmf_bench.run(args)
     rows = bench(args.device, vocab_size=args.vocab_size, embedding_dim=args.dim, hidden_dim=args.dim,
                  repeats=args.repeats, warmup=args.warmup, compile=args.compile)
     if args.json:

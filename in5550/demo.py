@@ -26,8 +26,9 @@ import torch
 
 from in5550 import checks, data, reference
 from in5550.nn import BACKENDS, MLPClassifier
-from in5550.train import (DEFAULTS, OutputFolder, build_model, check_inputs, fit_and_evaluate, plot_histories,
-                          prepare, seed_argument, unused_folder)
+from in5550.plots import plot_histories
+from in5550.train import (DEFAULTS, OutputFolder, build_model, check_inputs, fit_and_evaluate, prepare, seed_argument,
+                          unused_folder)
 
 
 def load_sst2_or_sample(data_dir=None) -> tuple[str, data.Splits]:

@@ -135,12 +135,15 @@ def forward(output: Variable, trace: bool = False) -> torch.Tensor:
     return output.value
 
 
-def backward(output: Variable, grad_output: torch.Tensor | None = None, trace: bool = False) -> None:
+def backward(output: Variable, grad_output: torch.Tensor | None = None, trace: bool = False,
+             on_step=None) -> None:
     """The backward pass: from ``output`` back to the leaves, in reverse topological order, each node turns the
     gradient of its output into gradients of its inputs (``node.backward``); a variable used several times sums
     the gradients of all its uses. Afterwards every variable's ``grad`` is :math:`\\partial output / \\partial v`.
 
     ``grad_output`` is the gradient to start from; it defaults to 1, which needs a scalar ``output``.
+    ``on_step(v, grads)``, if given, is called after each variable is processed with the gradients it sent to
+    its inputs (a tuple, one per input, None where none was sent; empty for a leaf): the drawings animate this.
     """
     order = topological_order(output)
     for v in order:
@@ -150,12 +153,20 @@ def backward(output: Variable, grad_output: torch.Tensor | None = None, trace: b
         if trace:
             print(f"backward  {describe(v):<28} grad  = {format_value(v.grad)}")
         if v.op is None or v.grad is None or not v.requires_grad:
+            if on_step is not None and v.requires_grad:
+                on_step(v, ())
             continue
         grads = _call(v, v.op.backward, v.ctx, v.grad, *(None,) * v.extra_outputs)
+        sent = []
         for x, g in zip(v.inputs, grads if isinstance(grads, tuple) else (grads,)):
             if isinstance(x, Variable) and x.requires_grad and g is not None:
                 g = _fit(v, x, g)
                 x.grad = g if x.grad is None else x.grad + g
+            else:
+                g = None
+            sent.append(g)
+        if on_step is not None:
+            on_step(v, tuple(sent))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from tqdm import tqdm
 from in5550 import data
 from in5550.errors import UsageError
 from in5550.nn import BACKENDS, MLPClassifier
+from in5550.plots import plot_histories  # the figures live in in5550.plots; train() and in5550 train call it
 
 EVAL_BATCH_SIZE = 1024  # evaluation keeps no graph, so large batches only save Python overhead
 
@@ -373,40 +374,6 @@ def train(splits: data.Splits, settings: Settings, backend: str, seed: int = 0, 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Figures
-
-
-def plot_histories(histories: Mapping[str, History], path: str | Path, title: str = "") -> Path:
-    """Save the learning curves of one or more runs, overlaid, as a PNG at ``path``: loss (left) and accuracy
-    (right) per epoch, training solid and dev dashed, one colour per run; a circle marks each run's best epoch.
-
-    Drawn on a bare Agg canvas (no pyplot), so it works without a display and leaves matplotlib's global state
-    alone.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(10, 4), layout="constrained")
-    FigureCanvasAgg(figure)
-    loss_axes, accuracy_axes = figure.subplots(1, 2)
-    for index, (label, history) in enumerate(histories.items()):
-        colour = f"C{index % 10}"
-        # the first run is drawn widest, so that curves which coincide stay visible one on top of the other
-        width = 3.5 if index == 0 else 1.5
-        for axes, train_values, dev_values in ((loss_axes, history.train_loss, history.dev_loss),
-                                               (accuracy_axes, history.train_accuracy, history.dev_accuracy)):
-            axes.plot(history.epoch, train_values, color=colour, linewidth=width, label=f"{label} train")
-            axes.plot(history.epoch, dev_values, color=colour, linewidth=width, linestyle="--", label=f"{label} dev")
-        best = history.best_epoch
-        accuracy_axes.plot([best], [history.dev_accuracy[best - 1]], "o", color=colour, markersize=8, fillstyle="none")
-    loss_axes.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    accuracy_axes.legend(fontsize="small")
-    if title:
-        figure.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------------------------

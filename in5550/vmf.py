@@ -15,7 +15,14 @@ must be written by hand. Using :math:`I_v'(\kappa) = I_{v+1}(\kappa) + (v/\kappa
 .. math:: \frac{\partial}{\partial\kappa}\bigl(-\log C_m(\kappa)\bigr)
           = \frac{I_{m/2}(\kappa)}{I_{m/2-1}(\kappa)},
 
-a ratio of two Bessel functions that lies in :math:`[0, 1)`. The paper's two regularisers are the options
+a ratio of two Bessel functions that lies in :math:`[0, 1)`.
+
+The loss is often negative, and falls further as training goes on: it is the negative log of a *density* on the
+unit sphere, not of a probability, and a density exceeds 1 wherever probability is packed into a small area. The
+sphere in :math:`m` dimensions has area :math:`2\pi^{m/2}/\Gamma(m/2)` (about :math:`10^{-11}` for
+:math:`m = 50`), so even the uniform distribution (:math:`\kappa \to 0`) has
+:math:`-\log C_m(0) = \log(2\pi^{m/2}/\Gamma(m/2)) \approx -25.5` for :math:`m = 50` and :math:`-427.6` for
+:math:`m = 300`. The paper's two regularisers are the options
 ``lambda_1`` (adds :math:`\lambda_1 \lVert\hat{e}\rVert`) and ``lambda_2`` (scales the cosine term to
 :math:`-\lambda_2 \hat{e}^\top e(w)`); the defaults give the plain NLLvMF.
 
@@ -91,6 +98,8 @@ def _kappa_terms(e_hat: torch.Tensor, with_ratio: bool):
     m = e_hat.shape[-1]
     v = m / 2 - 1
     kappa = torch.linalg.vector_norm(e_hat, dim=-1)
+    if e_hat.device.type == "meta":  # shapes only (no data to hand to SciPy): the loss's shape and dtype
+        return kappa, torch.empty_like(kappa), torch.empty_like(kappa) if with_ratio else None
     k = kappa.detach().double().clamp_min(KAPPA_MIN).cpu().numpy()
     log_iv = log_bessel_iv(v, k)
     neg_log_c = (m / 2) * math.log(2 * math.pi) + log_iv - v * np.log(k)
@@ -116,7 +125,8 @@ class VonMisesFisherLoss(Function):
     ``reduction="none"``. Saves: ``e_hat`` and ``t``; backward recomputes :math:`\rho` from ``e_hat``.
 
     :math:`\rho` comes from SciPy, outside autograd, so backward cannot itself be differentiated: it is marked
-    ``once_differentiable`` (no double backward), and ``torch.func`` transforms are not supported.
+    ``once_differentiable`` (no double backward), and ``torch.func`` transforms are not supported. On the
+    ``meta`` device (shapes without data) forward and backward give results of the right shapes and dtypes.
     """
 
     @staticmethod

@@ -169,7 +169,7 @@ def test_a_deep_network_of_hundreds_of_nodes_stays_readable():
         h = F.tanh(F.linear(h, w, b))
     g = graph.from_autograd(F.cross_entropy(h, torch.tensor([0, 1, 2, 1])), params, show_saved=True)
     assert len(g.nodes) > 250
-    assert_readable(g, max_height=4.0)  # inches: a chain stays a chain, it does not drift downwards
+    assert_readable(g, max_height=36 * graph.EM)  # a chain stays a chain, it does not drift downwards
 
 
 def test_a_recurrent_network_with_shared_weights_stays_readable():
@@ -179,7 +179,7 @@ def test_a_recurrent_network_with_shared_weights_stays_readable():
         h = F.tanh(F.add(F.linear(x, u), F.linear(h, w)))
     g = graph.from_autograd(F.cross_entropy(h, torch.tensor([0, 1])), {"W": w, "U": u})
     assert edge_names(g)[("W", "LinearBackward")] == 30
-    assert_readable(g, max_height=8.0)
+    assert_readable(g, max_height=72 * graph.EM)
 
 
 def test_bad_graph_arguments_are_reported():
@@ -218,16 +218,26 @@ def test_command_line_rejects_bad_output_paths(argv, message, capsys):
     assert capsys.readouterr().err.splitlines()[-1] == f"in5550 graph: error: {message}"
 
 
-def test_command_line_draws_the_mlp_graph_with_named_parameters(capsys):
+def test_command_line_draws_the_mlp_graph_with_named_parameters_inputs_and_shapes(capsys):
     assert main(["graph", "--mlp", "--dot"]) == 0
-    labels, edges, _ = parse_dot(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    labels, edges, _ = parse_dot(captured.out)
     names = Counter(label.split("\\n")[0] for label in labels.values())
     assert names == Counter({"embedding.weight": 1, "EmbeddingBagBackward": 1, "DropoutBackward": 2,
                              "hidden.0.weight": 1, "hidden.0.bias": 1, "LinearBackward": 2, "ReLUBackward": 1,
-                             "output.weight": 1, "output.bias": 1, "CrossEntropyBackward": 1, "loss": 1})
+                             "output.weight": 1, "output.bias": 1, "CrossEntropyBackward": 1, "loss": 1,
+                             "ids": 1, "offsets": 1, "labels": 1})
     assert {("embedding.weight", "EmbeddingBagBackward"), ("EmbeddingBagBackward", "DropoutBackward"),
             ("ReLUBackward", "DropoutBackward"), ("output.bias", "LinearBackward"),
-            ("CrossEntropyBackward", "loss")} <= edges
+            ("CrossEntropyBackward", "loss"), ("ids", "EmbeddingBagBackward"), ("offsets", "EmbeddingBagBackward"),
+            ("labels", "CrossEntropyBackward")} <= edges
+    # the output shape of every operation answers "what is the output's shape": (3 sentences, 2 classes)
+    shapes = {label.split("\\n")[0]: label.split("\\n")[-1] for label in labels.values() if "Backward" in label}
+    assert shapes["CrossEntropyBackward"] == "-> ()" and shapes["ReLUBackward"] == "-> (3, 16)"
+    assert {label for label in labels.values() if label.startswith("LinearBackward")} == {
+        "LinearBackward\\n-> (3, 16)", "LinearBackward\\n-> (3, 2)"}
+    assert labels and captured.err == f"MLP with {graph.toy_mlp_description()}\n"
+    assert "vocabulary 20, embedding 8, hidden [16], 2 classes" in captured.err
 
 
 class Square(torch.autograd.Function):
@@ -254,3 +264,54 @@ def test_a_function_defined_elsewhere_is_not_highlighted_and_shows_what_it_saved
     assert kinds["SquareBackward"] == "torch" and kinds["ExpBackward"] == "op"
     saved_by = Counter((g.nodes[b].label, g.nodes[a].label) for a, b in g.dashed)
     assert saved_by == Counter({("SquareBackward", "saved: x"): 1, ("ExpBackward", "saved\n(3)"): 1})
+
+
+def test_command_line_writes_under_runs_by_default_and_says_what_it_drew(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["graph"]) == 0
+    assert capsys.readouterr().out == "wrote runs/graph.png (6 nodes, 6 edges)\n"
+    assert main(["graph", "--mlp"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"MLP with {graph.toy_mlp_description()}", "wrote runs/graph-mlp.png (16 nodes, 15 edges)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # nothing in the current folder itself
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["graph-mlp.png", "graph.png"]
+
+
+def test_command_line_rejects_a_folder_as_output(tmp_path, capsys):
+    (tmp_path / "out.png").mkdir()
+    for folder in (tmp_path, tmp_path / "out.png"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["graph", "--output", str(folder)])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err == f"in5550 graph: error: --output {str(folder)!r} is a folder; give a file name such as " \
+                      f"{str(folder / 'graph.png')!r}\n"
+
+
+def test_command_line_cannot_create_runs_below_a_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("not a folder")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["graph"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("in5550 graph: error: --output: folder 'runs' does not exist")
+
+
+def test_a_graph_captured_by_torch_compile_shows_our_nodes_with_their_forward_and_backward():
+    captured = []
+
+    def capture(module, example_inputs):  # a torch.compile backend that keeps the static graph it is given
+        captured.append(module)
+        return module.forward
+
+    compiled = torch.compile(lambda a, b: F.mul(F.add(a, b), F.add(b, 1.0)), backend=capture)
+    a, b = torch.tensor(2.0, requires_grad=True), torch.tensor(1.0, requires_grad=True)
+    e = compiled(a, b)
+    e.backward()
+    assert (e.item(), a.grad.item(), b.grad.item()) == (6.0, 2.0, 5.0)
+    labels = [node.label for g in map(graph.from_fx, captured) for node in g.nodes.values()]
+    ours = [label for label in labels if "Function.apply" in label]
+    assert len(ours) == 3
+    assert sorted(label.split("\n")[1] for label in ours) == ["forward: add", "forward: add", "forward: mul"]
+    assert all(label.split("\n")[2].startswith("backward: ") for label in ours)
+    assert not any(label.startswith(("fwd_body", "bwd_body")) for label in labels)
