@@ -326,16 +326,17 @@ def test_verify_unknown_node():
         verify("softplus")
 
 
-def test_the_public_face_keeps_its_names_and_the_notebook_form_of_a_case():
+def test_the_public_face_keeps_its_names_and_checks_a_notebooks_own_sample():
     for name in ("compare", "Comparison", "numerical_gradient", "verify", "verify_all", "Report", "Check", "RTOL",
                  "ATOL", "NUMERICAL_RTOL", "GRADCHECK_ATOL"):
         assert hasattr(checks, name), name
-    # A notebook's own inputs, drawn from a NumPy generator: the node and its inputs, as one case.
-    case = checks.NodeCase("cross_entropy", lambda rng: {"input": 3 * rng.standard_normal((5, 4)),
-                                                         "target": np.array([0, 3, 1, 1, 2])})
-    report = checks.verify(case)
+    # A notebook's own inputs: one sample of its own, checked like the registry's.
+    generator = torch.Generator().manual_seed(0)
+    mine = cases.Sample({"input": 3 * torch.randn(5, 4, generator=generator, dtype=torch.float64),
+                         "target": torch.tensor([0, 3, 1, 1, 2])}, note="5 examples, 4 classes")
+    report = checks.verify("cross_entropy", samples=[mine])
     assert report.summary() == "all 7 checks passed (1 cases)"
-    assert checks.verify(case, ours=WrongSignTanh.apply).failures  # tanh's node on cross-entropy's inputs: wrong
+    assert checks.verify("cross_entropy", ours=WrongSignTanh.apply, samples=[mine]).failures  # tanh's node: wrong
 
 
 # --------------------------------------------------------------------------------------------------------------
