@@ -612,9 +612,14 @@ class EmbeddingBag(Node):
     with ``mode`` ``"sum"``, ``"mean"`` (divided by the bag's size :math:`s_b`) or ``"max"`` (per component);
     an empty bag gives zeros.
 
-    Token :math:`i` belongs to bag :math:`b(i)` = ``bags[i]`` (PyTorch's ``offset2bag``). The forward reads each
-    token's row :math:`W_{\mathrm{ids}_i}` (``index_select``) and adds it into its bag (``index_add_``): a sum per
-    segment. A token of bag :math:`B`, one past the last, is left out: that is how
+    Token :math:`i` belongs to bag :math:`b(i)` = ``bags[i]`` (PyTorch's ``offset2bag``). For ``"sum"`` and
+    ``"mean"`` the forward borrows PyTorch's fused ``torch.nn.functional.embedding_bag`` (inside ``forward``
+    autograd records nothing, so the backward below is still the one that runs): reading each token's row and
+    adding it into its bag would build a ``(T, D)`` tensor that the fused kernel never builds, and the lesson of
+    this node is its backward. For ``"max"`` the forward reads the rows (``index_select``) and keeps the largest
+    per bag (``scatter_reduce``), because PyTorch's CPU kernel treats a NaN differently. Under ``torch.func.vmap``
+    the fused kernel runs once per batch element, with PyTorch's "performance drop" warning, as PyTorch's own
+    ``embedding_bag`` does. A token of bag :math:`B`, one past the last, is left out: that is how
     :func:`in5550.functional.embedding_bag` drops ``padding_idx`` tokens without changing any shape (so
     ``torch.compile`` sees a static graph).
 
@@ -631,20 +636,25 @@ class EmbeddingBag(Node):
 
     @staticmethod
     def forward(ids, bags, weight, mode, num_bags):
+        if mode != "max":
+            # the fused kernel (see above) wants each bag's tokens side by side: the tokens are put in bag order
+            # (a stable sort keeps their order within a bag) and the left-out ones form a last bag, B
+            sizes = EmbeddingBag._sizes(bags, num_bags, at_least=0).squeeze(1)  # (B + 1,)
+            order = bags.argsort(stable=True)
+            offsets = (sizes.cumsum(0) - sizes).to(ids.dtype)  # (B + 1,): where each bag starts
+            out = torch.nn.functional.embedding_bag(ids.index_select(0, order), weight, offsets, mode=mode)
+            return out[:num_bags]
         rows = weight.index_select(0, ids)  # (T, D): the row of each token
         out = rows.new_zeros(num_bags + 1, rows.shape[1])  # one row per bag, and one for left-out tokens
-        if mode == "max":
-            out = out.scatter_reduce(0, bags.unsqueeze(1).expand_as(rows), rows, "amax", include_self=False)
-        else:
-            out = out.index_add_(0, bags, rows)
-            if mode == "mean":
-                out = out / EmbeddingBag._sizes(bags, num_bags)
+        out = out.scatter_reduce(0, bags.unsqueeze(1).expand_as(rows), rows, "amax", include_self=False)
         return out[:num_bags]
 
     @staticmethod
-    def _sizes(bags, num_bags):
-        """``(B + 1, 1)`` integers: the number of tokens in each bag, at least 1 (an empty bag's mean is 0 / 1)."""
-        return bags.new_zeros(num_bags + 1).index_add_(0, bags, torch.ones_like(bags)).clamp_min(1).unsqueeze(1)
+    def _sizes(bags, num_bags, at_least=1):
+        """``(B + 1, 1)`` integers: the number of tokens in each bag, at least ``at_least`` (an empty bag's mean is
+        0 / 1)."""
+        sizes = bags.new_zeros(num_bags + 1).index_add_(0, bags, torch.ones_like(bags))
+        return sizes.clamp_min(at_least).unsqueeze(1)
 
     @staticmethod
     def _attains_max(rows, bags, output):
