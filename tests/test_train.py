@@ -3,13 +3,11 @@
 import copy
 import math
 import re
-import struct
 import time
 from dataclasses import replace
 
 import pytest
 import torch
-from matplotlib.font_manager import FontProperties
 
 from in5550 import data, train
 from in5550.data import Example
@@ -372,45 +370,6 @@ def test_make_optimizer_is_adam_with_the_settings():
     assert isinstance(optimizer, torch.optim.Adam)
     assert optimizer.param_groups[0]["lr"] == 0.125 and optimizer.param_groups[0]["weight_decay"] == 0.01
     assert len(optimizer.param_groups[0]["params"]) == len(list(model.parameters()))
-
-
-def test_plot_histories_draws_each_run_with_its_best_epoch(tmp_path, monkeypatch):
-    from matplotlib.figure import Figure
-
-    drawn = []
-    save = Figure.savefig
-    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: (drawn.append(figure),
-                                                                             save(figure, *args, **kwargs))[1])
-    first = train.History([1, 2, 3], [0.9, 0.5, 0.4], [0.5, 0.7, 0.8], [0.8, 0.6, 0.7], [0.6, 0.75, 0.7], 2)
-    second = train.History([1, 2], [1.0, 0.8], [0.4, 0.6], [0.9, 0.85], [0.5, 0.55], 2)
-    train.plot_histories({"ours": first, "theirs": second}, tmp_path / "c.png", title="both")
-    (figure,) = drawn
-    loss_axes, accuracy_axes = figure.axes
-    assert figure._suptitle.get_text() == "both"
-    assert (loss_axes.get_title(), loss_axes.get_xlabel(), loss_axes.get_ylabel()) == ("loss", "epoch",
-                                                                                     "cross-entropy loss")
-    assert (accuracy_axes.get_title(), accuracy_axes.get_ylabel()) == ("accuracy", "accuracy")
-    curves = [(line.get_label(), list(line.get_xdata()), list(line.get_ydata()), line.get_linestyle(),
-               line.get_color(), line.get_linewidth()) for line in loss_axes.lines]
-    assert curves == [("ours train", [1, 2, 3], [0.9, 0.5, 0.4], "-", "C0", 3.5),
-                      ("ours dev", [1, 2, 3], [0.8, 0.6, 0.7], "--", "C0", 3.5),
-                      ("theirs train", [1, 2], [1.0, 0.8], "-", "C1", 1.5),
-                      ("theirs dev", [1, 2], [0.9, 0.85], "--", "C1", 1.5)]
-    accuracy_lines = accuracy_axes.lines
-    curves = [line for line in accuracy_lines if line.get_marker() != "o"]
-    assert [(list(line.get_ydata()), line.get_linestyle()) for line in curves] == [
-        ([0.5, 0.7, 0.8], "-"), ([0.6, 0.75, 0.7], "--"), ([0.4, 0.6], "-"), ([0.5, 0.55], "--")]
-    markers = [line for line in accuracy_lines if line.get_marker() == "o"]
-    assert all(m.get_fillstyle() == "none" and m.get_markersize() == 8 for m in markers)
-    assert [(list(m.get_xdata()), list(m.get_ydata()), m.get_color()) for m in markers] == [([2], [0.75], "C0"),
-                                                                                           ([2], [0.55], "C1")]
-    assert [text.get_text() for text in accuracy_axes.get_legend().get_texts()] == [
-        "ours train", "ours dev", "theirs train", "theirs dev"]
-    assert figure.get_size_inches().tolist() == [10, 4]
-    small = FontProperties(size="small").get_size_in_points()
-    assert all(text.get_fontsize() == small for text in accuracy_axes.get_legend().get_texts())
-    # PNG header: width and height in pixels at 100 dpi
-    assert struct.unpack(">II", (tmp_path / "c.png").read_bytes()[16:24]) == (1000, 400)
 
 
 def test_plot_histories_without_a_title_makes_the_folders_it_needs(tmp_path, monkeypatch):
