@@ -585,6 +585,29 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
     return Splits(train, dev, read["test"], spec.label_names)
 
 
+
+def load_or_sample(name: str = "sst2", data_dir: str | os.PathLike | None = None,
+                   download: bool = True) -> tuple[str, Splits, str]:
+    """Dataset ``name`` found where the command line finds it (``data_dir``, else ``$IN5550_DATA_DIR``, else the
+    per-user cache; fetched there when ``download``), else the package's small sample. Returns the name of the
+    data used, its splits and a line saying which data they are and why; the line names no folder, so a notebook
+    that prints it shows the same output on every machine.
+
+    >>> used, splits, note = load_or_sample("sample")
+    >>> used, note
+    ('sample', "data: the package's small sample")
+    """
+    if name == "sample":
+        return "sample", load_dataset("sample"), "data: the package's small sample"
+    where = ("the folder given" if data_dir not in (None, "") else
+             "$IN5550_DATA_DIR" if os.environ.get("IN5550_DATA_DIR") else "the per-user cache")
+    try:
+        return name, load_dataset(name, data_dir, download=download), f"data: {name} from {where}"
+    except DataError as error:
+        reason = str(error).splitlines()[0].rstrip(";:, ")
+        return "sample", load_dataset("sample"), (f"data: the package's small sample, since {name} is not "
+                                                  f"available ({reason}); its accuracies say little")
+
 def load_files(train_file: str | os.PathLike, dev_file: str | os.PathLike | None = None,
                test_file: str | os.PathLike | None = None, encoding: str = "utf-8", dev_fraction: float = 0.1,
                seed: int = 0) -> Splits:

@@ -33,13 +33,11 @@ from in5550.train import (DEFAULTS, OutputFolder, build_model, check_inputs, fit
 
 def load_sst2_or_sample(data_dir=None) -> tuple[str, data.Splits]:
     """``("sst2", splits)``, or ``("sample", splits)`` after saying why when SST-2 cannot be found or fetched."""
-    try:
-        return "sst2", data.load_dataset("sst2", data_dir=data_dir)
-    except data.DataError as error:
-        print(f"SST-2 is not available: {error}\n\n=> SST-2 was not found: running the demo on the small sample "
-              "of sentences shipped with in5550 instead, whose accuracies say little. Put the SST-2 files in place "
-              "(see above) to see the real thing.\n")
-        return "sample", data.load_dataset("sample")
+    name, splits, note = data.load_or_sample("sst2", data_dir)
+    if name == "sample":
+        print(f"{note}\n\n=> SST-2 was not found: running the demo on the small sample of sentences shipped with "
+              "in5550 instead. Put the SST-2 files in place (see the data README) to see the real thing.\n")
+    return name, splits
 
 
 def _reference_name(name: str) -> str:
