@@ -590,8 +590,8 @@ def load_or_sample(name: str = "sst2", data_dir: str | os.PathLike | None = None
                    download: bool = True) -> tuple[str, Splits, str]:
     """Dataset ``name`` found where the command line finds it (``data_dir``, else ``$IN5550_DATA_DIR``, else the
     per-user cache; fetched there when ``download``), else the package's small sample. Returns the name of the
-    data used, its splits and a line saying which data they are and why; the line names no folder, so a notebook
-    that prints it shows the same output on every machine.
+    data used, its splits and a line saying which data they are and why; where the data are found, the line names
+    no folder, so a notebook that prints it shows the same output on every machine.
 
     >>> used, splits, note = load_or_sample("sample")
     >>> used, note
@@ -604,9 +604,8 @@ def load_or_sample(name: str = "sst2", data_dir: str | os.PathLike | None = None
     try:
         return name, load_dataset(name, data_dir, download=download), f"data: {name} from {where}"
     except DataError as error:
-        reason = str(error).splitlines()[0].rstrip(";:, ")
-        return "sample", load_dataset("sample"), (f"data: the package's small sample, since {name} is not "
-                                                  f"available ({reason}); its accuracies say little")
+        return "sample", load_dataset("sample"), (f"data: the package's small sample, whose accuracies say "
+                                                  f"little, since {name} is not available: {error}")
 
 def load_files(train_file: str | os.PathLike, dev_file: str | os.PathLike | None = None,
                test_file: str | os.PathLike | None = None, encoding: str = "utf-8", dev_fraction: float = 0.1,

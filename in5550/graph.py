@@ -407,7 +407,7 @@ def _figure(layouts: list[dict], titles: list[str | None]):
     fig_h = max(layout["size"][1] for layout in layouts) + top + 2 * margin
     # wide enough once Jupyter has cropped the margins (it saves with bbox_inches="tight")
     dpi = min(max(DPI, MIN_WIDTH_PIXELS / (fig_w - 3 * margin)), MAX_PIXELS / max(fig_w, fig_h))
-    fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi)
+    fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi, layout="none")  # axes placed by hand, whatever rcParams say
     axes, left = [], margin
     for layout in layouts:
         width, height = layout["size"]
@@ -691,6 +691,7 @@ def animate(output, params: dict[str, torch.Tensor] | None = None, inputs: dict[
     """
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
     graph, steps = backward_steps(output, params, inputs)
     base = {i: _without_grad(node.label) for i, node in graph.nodes.items()}
@@ -705,6 +706,9 @@ def animate(output, params: dict[str, torch.Tensor] | None = None, inputs: dict[
     top = TITLE_HEIGHT if title else 0.0
     fig_w, fig_h = width + 2 * EM, height + panel + top + 2 * EM
     fig = plt.figure(figsize=(fig_w, fig_h), dpi=max(DPI, MIN_WIDTH_PIXELS / fig_w))
+    # the axes are placed by hand: an engine that does nothing, so that a constrained layout in rcParams (the
+    # notebooks' style) is not applied while the animation is saved, where it warns and moves nothing
+    fig.set_layout_engine(PlaceHolderLayoutEngine(adjust_compatible=True, colorbar_gridspec=True))
     graph_w = layout["size"][0]
     ax = fig.add_axes(((fig_w - graph_w) / 2 / fig_w, (panel + EM) / fig_h, graph_w / fig_w, height / fig_h))
     artists = _render(ax, sized, layout, 1.0)
