@@ -88,7 +88,7 @@ from in5550.grader.sandbox import Limits, SandboxError
 from in5550.grader.verdict import GRADER_ERROR, Case, NodeEvidence, TestResult, case_seed, draw_cases, grade_node
 
 __all__ = ["DEFAULT_SECRET", "LABS", "Limits", "Report", "SECRET_VARIABLE", "SandboxError", "grade", "grader_errors",
-           "lab_cases", "read_secret"]
+           "lab_cases", "read_secret", "resolve_secret"]
 
 LABS = {"lab2": "in5550.grader.lab2", "lab1": "in5550.grader.lab1"}
 """Labs with an autograder: name -> module whose ``NODES`` lists the node specifications."""
@@ -130,7 +130,7 @@ def read_secret(path: str | os.PathLike) -> str:
     return text
 
 
-def _secret(secret: str | bytes | None) -> tuple[str | bytes, bool]:
+def resolve_secret(secret: str | bytes | None) -> tuple[str | bytes, bool]:
     """The secret to use and whether it is one (see the module's docstring: argument, environment, default)."""
     if secret:
         return secret, True
@@ -151,7 +151,7 @@ def lab_cases(lab: str, secret: str | bytes | None = None) -> list[list[Case]]:
     The same lab and secret give the same cases on every machine."""
     if lab not in LABS:
         raise ValueError(f"grade: no autograder for lab {lab!r}; labs with one: {', '.join(LABS)}")
-    seed = hidden_seed(_secret(secret)[0], lab)
+    seed = hidden_seed(resolve_secret(secret)[0], lab)
     return [draw_cases(node, VISIBLE_SEED, hidden=False) + draw_cases(node, case_seed(seed, node.name), hidden=True)
             for node in importlib.import_module(LABS[lab]).NODES]
 
@@ -174,7 +174,7 @@ def grade(lab: str, submission: str | os.PathLike, limits: Limits = Limits(),
     if text is not None and prepare is not None:
         text, problem = prepare(text)
     findings = source.scan(text, [node.name for node in nodes]) if text is not None else source.Findings(problem)
-    secret, is_secret = _secret(secret)
+    secret, is_secret = resolve_secret(secret)
     cases = lab_cases(lab, secret)
     notes = [f"Not run: {findings.error}."] if findings.error else []
     if findings.error:

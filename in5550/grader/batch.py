@@ -147,14 +147,6 @@ def submission_name(lab: str) -> str:
     return SUBMIT.get(lab, f"{lab}.py")
 
 
-def resolved_secret(secret: str | bytes | None) -> str | bytes:
-    """The secret :func:`in5550.grader.grade` uses for ``secret``: the argument, else the environment's, else
-    the public default."""
-    from in5550.grader import _secret
-
-    return _secret(secret)[0]
-
-
 def grade_results(lab: str, path: Path, limits=None, secret: str | bytes | None = None) -> dict:
     """The ``results.json`` of one submission, as ``in5550 grade LAB FILE --results`` writes it."""
     from in5550.grader import Limits, grade
@@ -183,14 +175,14 @@ def grade_class(lab: str, folder: str | os.PathLike, output: str | os.PathLike, 
     (default :func:`grade_results`); with ``jobs > 1`` it must be importable by name."""
     from tqdm.auto import tqdm
 
-    from in5550.grader import hidden_seed
+    from in5550.grader import hidden_seed, resolve_secret
     from in5550.grader.classreport import write_class_report
 
     grade_file = grade_file or grade_results
     submissions = find_submissions(folder, submission_name(lab))
     output = Path(output)
     version = grader_version()
-    seed = hidden_seed(resolved_secret(secret), lab).encode()  # a digest: the key never holds the secret
+    seed = hidden_seed(resolve_secret(secret)[0], lab).encode()  # a digest: the key never holds the secret
     rows, pending = {}, []
     for submission in submissions:
         key = grading_key(submission, version, seed)
