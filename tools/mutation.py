@@ -46,7 +46,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "reference": ("in5550/reference.py", ["tests/test_reference.py", "tests/test_reference_errors.py"]),
     "engine": ("in5550/engine.py", ["tests/test_engine.py"]),
     "train": ("in5550/train.py", ["tests/test_train.py", "tests/test_cli_train.py"]),
-    "verdict": ("in5550/grader/verdict.py", ["tests/test_grader.py"]),
+    "verdict": ("in5550/grader/verdict.py", ["tests/test_verdict.py"]),
     "nodes": ("in5550/nodes.py", ["tests/test_functional.py", "tests/test_nn.py"]),
     "functional": ("in5550/functional.py", ["tests/test_functional.py", "tests/test_nn.py"]),
 }
@@ -63,6 +63,10 @@ DESELECT = ["tests/test_train.py::test_a_short_training_on_real_sst2",
             "tests/test_cli_train.py::test_demo_falls_back_to_the_sample_without_sst2"]
 # Lines not mutated: the help text of command-line options is documentation, not behaviour.
 DO_NOT_MUTATE = [r"\bhelp="]
+
+# what the tests need besides the package: the grader's tests release and grade the labs, the training tests read
+# the project's sample data
+COPIED = ["in5550", "tests", "labs", "data"]
 
 KILLED = {"killed", "caught by type check"}
 
@@ -103,6 +107,7 @@ def config(source: str, tests: list[str]) -> str:
     return (
         "[tool.mutmut]\n"
         'source_paths = ["in5550"]\n'
+        f"also_copy = {toml_list(COPIED[1:])}\n"
         f'only_mutate = ["{source}"]\n'
         f"pytest_add_cli_args_test_selection = {toml_list(selection)}\n"
         # no notebooks (--nbval), no cache files in the copy; warnings as in the project's own settings
@@ -116,13 +121,13 @@ def config(source: str, tests: list[str]) -> str:
 
 
 def prepare(name: str) -> Path:
-    """``build/mutation/<name>``, holding a fresh copy of the package, the tests and a pyproject.toml with the
+    """``build/mutation/<name>``, holding a fresh copy of the package, the tests, the labs, the sample data and a pyproject.toml with the
     module's configuration. mutmut's own results (``mutants/``) are kept, so that an unchanged mutant is not run
     again; mutmut notices a changed source or test file and reruns what it affects."""
     source, tests = MODULES[name]
     work = WORK / name
     work.mkdir(parents=True, exist_ok=True)
-    for folder in ("in5550", "tests"):
+    for folder in COPIED:
         shutil.rmtree(work / folder, ignore_errors=True)
         shutil.copytree(ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
     project = (ROOT / "pyproject.toml").read_text("utf-8")

@@ -1,0 +1,360 @@
+"""The verdict on what a submission's nodes returned (in5550.grader.verdict), in the test process: the cases
+drawn from the registry and the secret, the tolerances, the named mistakes, malformed results and errors of the
+grader's own. The corpus is graded here too, every entry whose code may run in this process, with the sandbox
+replaced by a direct call of the runner's code: the same scores and feedback as the sandbox gives
+(tests/test_grader.py), in seconds, which makes these tests the verdict's selection for mutation testing
+(tools/mutation.py).
+"""
+
+import types
+
+import pytest
+import torch
+
+from in5550.grader import VISIBLE_SEED, grade, grader_errors, lab_cases, runner, sandbox, verdict
+from in5550.grader.lab2 import NODES
+from in5550.grader.report import Report
+from in5550.grader.verdict import GRADER_ERROR, POINTS, TOLERANCES, NodeEvidence, draw_cases, grade_node
+
+from corpus import ALL, EXPECTED, FULL, LIMITS, NAN, SANDBOX_ONLY, SECRET, submission
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The corpus, graded in this process
+
+
+class NoWatch:
+    """The runner's watch over a node, without the watching: calls it under no_grad, as the runner does."""
+
+    @staticmethod
+    def run(record, function, *args):
+        with torch.no_grad():
+            return function(*args)
+
+
+def run_in_this_process(text, tasks, limits):
+    """Stands in for :func:`sandbox.run`: imports the submission here and runs each case twice with the runner's
+    own :func:`runner.run_case`, returning what the sandbox would."""
+    module = types.ModuleType("submission")
+    exec(compile(text, "submission.py", "exec"), module.__dict__)  # noqa: S102 -- the corpus's own trusted code
+    results = []
+    for task in tasks:
+        node = getattr(module, task["name"])
+        runs = [[runner.run_case(node, case, NoWatch) for _ in range(2)] for case in task["cases"]]
+        results.append({"error": None, "cases": runs, "case_problems": [None] * len(runs), "blocked_imports": [],
+                        "runtime": []})
+    return sandbox.Outcome(results=results, problems=[None] * len(tasks))
+
+
+@pytest.mark.parametrize("name", [name for name in EXPECTED if name not in SANDBOX_ONLY])
+def test_corpus_graded_in_this_process(name, tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "run", run_in_this_process)
+    report = grade("lab2", submission(name, tmp_path), LIMITS, SECRET)
+    lost, feedback = EXPECTED[name]
+    assert report.score == FULL - lost, report.summary()
+    losing = {test.name.split(":")[0] for test in report.tests if test.score < test.max_score}
+    assert losing == set(feedback), report.summary()
+    for node, text in feedback.items():
+        first_lost = next(test for test in report.tests if test.name.startswith(f"{node}:")
+                          and test.score < test.max_score)
+        assert text in first_lost.output, first_lost.output
+    assert not grader_errors(report)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The cases: every input class the lab promises, from the one registry, the hidden ones from the secret
+
+
+HIDDEN_CLASSES = {
+    **{node: ["2-D", "batch 1", "3-D", "1-D"] for node in ("Sigmoid", "Tanh", "ReLU")},
+    "Linear": ["2-D", "batch 1"],
+    "Softmax": ["2-D, dim 1", "2-D, dim 0", "2-D, dim -1", "3-D, dim 0", "3-D, dim 1", "3-D, dim 2", "3-D, dim -2",
+                "batch 1", "large logits"],
+    "CrossEntropy": ["mean", "batch 1", "large logits"],
+    "EmbeddingBag": ["mean, repeated ids", "mean, empty bag", "mean, one bag"],
+}
+
+
+def _split(node_cases):
+    return [case for case in node_cases if not case.hidden], [case for case in node_cases if case.hidden]
+
+
+def _floating(case):
+    return {arg.dtype for arg in case.args if torch.is_tensor(arg) and arg.is_floating_point()}
+
+
+def test_hidden_cases_cover_every_input_class_in_float64_and_float32():
+    for node, node_cases in zip(NODES, lab_cases("lab2", SECRET)):
+        visible, hidden = _split(node_cases)
+        classes = HIDDEN_CLASSES[node.name]
+        assert [case.note for case in hidden] == [f"{note}, {dtype}" for dtype in ("float64", "float32")
+                                                  for note in classes]
+        assert [_floating(case) for case in hidden] == [{torch.float64}] * len(classes) + [{torch.float32}] * \
+            len(classes)
+        assert [case.note for case in visible] == classes[:3]
+        assert all(_floating(case) == {torch.float64} for case in visible)
+        # feedback names a hidden case by its class alone: its sizes stay unknown to the student
+        assert all(case.describe() == f"hidden inputs ({case.note})" for case in hidden)
+
+
+def test_large_logits_overflow_exp_and_bags_can_be_empty():
+    by_name = dict(zip(ALL, lab_cases("lab2", SECRET)))
+    for name in ("Softmax", "CrossEntropy"):
+        large = [case for case in by_name[name] if case.hidden and case.note.startswith("large logits")]
+        assert len(large) == 2 and all(torch.exp(case.args[0].double()).isinf().all() for case in large)
+    empty = [case for case in by_name["EmbeddingBag"] if case.note.startswith("mean, empty bag")]
+    for case in empty:
+        ids, _, offsets = case.args
+        assert (torch.diff(offsets, append=torch.tensor([len(ids)])) == 0).any()
+    repeated = [case for case in by_name["EmbeddingBag"] if "repeated ids" in case.note]
+    assert all(len(case.args[0].unique()) < len(case.args[0]) for case in repeated)
+    dims = [case.args[1] for case in by_name["Softmax"] if case.hidden]
+    assert {-1, -2, 0, 1, 2} <= set(dims)
+
+
+def test_hidden_inputs_come_from_the_secret_and_are_not_the_visible_ones():
+    mine, again, other = lab_cases("lab2", SECRET), lab_cases("lab2", SECRET), lab_cases("lab2", "another secret")
+    for node, node_cases, same, different in zip(NODES, mine, again, other):
+        visible, hidden = _split(node_cases)
+        assert all(_equal(a, b) for a, b in zip(node_cases, same))
+        assert all(_equal(a, b) for a, b in zip(visible, _split(different)[0]))
+        assert not any(_equal(a, b) for a, b in zip(hidden, _split(different)[1]))
+        # the hidden case of each visible class has other inputs; here also other sizes for every node
+        for case in visible:
+            twin = next(other for other in hidden if other.note == f"{case.note}, float64")
+            assert not _equal(case, twin)
+        assert {_shapes(case) for case in hidden}.isdisjoint({_shapes(case) for case in visible}) or \
+            node.name in ("Sigmoid", "Tanh", "ReLU", "Softmax")
+    embedding_bag = dict(zip(ALL, mine))["EmbeddingBag"]
+    assert {case.args[1].shape for case in embedding_bag if not case.hidden} == {(4, 2)}  # hard_coded_shapes.py
+    assert (4, 2) not in {case.args[1].shape for case in embedding_bag if case.hidden}
+
+
+def _shapes(case):
+    return tuple(tuple(arg.shape) for arg in case.args if torch.is_tensor(arg))
+
+
+def test_each_case_calls_the_node_on_other_inputs_than_the_case_before():
+    """So that a node that keeps its first inputs, weights or output between calls fails."""
+    for node_cases in lab_cases("lab2", SECRET):
+        for before, after in zip(node_cases, node_cases[1:]):
+            assert not _same_args(before, after), (before.note, after.note)
+
+
+def _same_args(a, b):
+    return len(a.args) == len(b.args) and all(
+        torch.is_tensor(x) == torch.is_tensor(y) and (x.shape == y.shape and torch.equal(x, y) if torch.is_tensor(x)
+                                                      else x == y)
+        for x, y in zip(a.args, b.args))
+
+
+def _equal(a, b):
+    return _same_args(a, b) and torch.equal(a.grad_output, b.grad_output)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tolerances
+
+
+def _case_of(name, note, dtype):
+    """The hidden case of node ``name`` for the input class ``note`` in ``dtype``, at the public seed."""
+    node = next(node for node in NODES if node.name == name)
+    wanted = f"{note}, {str(dtype).removeprefix('torch.')}"
+    return node, next(case for case in draw_cases(node, VISIBLE_SEED, hidden=True) if case.note == wanted)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_tolerance_accepts_float32_rounding_and_refuses_a_near_miss(dtype):
+    node, case = _case_of("Softmax", "3-D, dim 0", dtype)
+    wanted = case.wanted[0]
+    in_float32 = torch.softmax(case.args[0].float(), case.args[1])  # PyTorch's own float32 answer
+    assert case.close(wanted, wanted) and case.close(in_float32, wanted) and case.close(wanted.float(), wanted)
+    assert case.close(wanted * (1 + 3e-6), wanted)  # just inside: relative 3e-6
+    assert not case.close(wanted * (1 + 3e-5), wanted)  # just outside: relative 3e-5
+    assert not case.close(wanted * (1 + 1e-3), wanted)  # a near miss
+    assert not case.close(wanted + 1e-5, wanted)  # absolute: small entries are compared too
+    assert not case.close(wanted.reshape(-1), wanted)  # same values, other shape
+    assert TOLERANCES[dtype].rtol <= 1e-5 and case.tolerance is TOLERANCES[dtype]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The verdict on returned values, without a student process
+
+
+def _run(output, grads, grad_output, error=None):
+    return {"output": output, "grads": grads, "grad_output": grad_output, "error": error, "autograd": []}
+
+
+def _evidence_for(node, cases, grads_of=lambda wanted, case: wanted, output_of=lambda output, case: output):
+    """Evidence as the sandbox returns it, with the output ``output_of(wanted_output, case)`` and the gradients
+    ``grads_of(wanted_grads, case)``."""
+    runs = []
+    for case in cases:
+        output, wanted = case.wanted
+        runs.append([_run(output_of(output, case), grads_of(list(wanted), case), case.grad_output.clone())] * 2)
+    return NodeEvidence(result={"error": None, "cases": runs, "case_problems": [None] * len(runs),
+                                "blocked_imports": [], "runtime": []})
+
+
+def _node_and_cases(name, secret=SECRET):
+    index = ALL.index(name)
+    return NODES[index], lab_cases("lab2", secret)[index]
+
+
+def _outputs(tests):
+    return {test.name.split(": ")[1]: test.output for test in tests}
+
+
+def test_all_right_scores_full_marks_and_a_backward_that_ignores_grad_output_is_named():
+    node, cases = _node_and_cases("Tanh")
+    assert [test.score for test in grade_node(node, cases, _evidence_for(node, cases))] == list(POINTS.values())
+
+    def without_grad_output(wanted, case):
+        return [wanted[0] / case.grad_output]
+
+    tests = grade_node(node, cases, _evidence_for(node, cases, without_grad_output))
+    assert [test.score for test in tests] == [POINTS["forward"], 0, 0]
+    assert "the gradient for input does not use grad_output" in tests[1].output
+
+
+def test_loss_of_shape_one_and_keepdim_are_told_apart_from_not_summed_over_the_batch():
+    node, cases = _node_and_cases("CrossEntropy")
+    tests = grade_node(node, cases, _evidence_for(node, cases, output_of=lambda output, case: output.reshape(1)))
+    assert "forward returns shape (1,), a loss must be a 0-d tensor (use .sum()/.mean() without keepdim)" \
+        in tests[0].output
+    assert "not summed" not in tests[0].output
+
+    node, cases = _node_and_cases("Linear")
+    batch, one = cases[0], cases[1]  # the visible 2-D case and the batch of one
+    assert batch.args[0].shape[0] > 1 and one.args[0].shape[0] == 1
+
+    def keepdim(wanted, case):
+        return wanted[:2] + [wanted[2][None]]
+
+    def per_example(wanted, case):
+        return wanted[:2] + [case.grad_output.clone()]
+
+    tests = _outputs(grade_node(node, [batch], _evidence_for(node, [batch], keepdim)))
+    assert "the gradient for bias keeps the summed dimension" in tests["backward"]
+    assert "not summed" not in tests["backward"]
+    tests = _outputs(grade_node(node, [batch], _evidence_for(node, [batch], per_example)))
+    assert "the gradient for bias is not summed over the batch" in tests["backward"]
+    assert "keepdim" not in tests["backward"]
+    # with a batch of one, both mistakes give the same tensor: neither is named
+    for mistake in (keepdim, per_example):
+        tests = _outputs(grade_node(node, [one], _evidence_for(node, [one], mistake)))
+        assert f"the gradient for bias has the wrong shape (1, {one.args[2].shape[0]}); expected " \
+               f"({one.args[2].shape[0]},)" in tests["backward"]
+        assert "keepdim" not in tests["backward"] and "not summed" not in tests["backward"]
+
+
+def test_a_mistake_is_named_only_when_exactly_one_recogniser_matches():
+    node, cases = _node_and_cases("Tanh")
+    case = cases[0]
+    wanted = case.wanted[1][0]
+    always = [verdict.Mistake(("*",), f"mistake {number}", lambda student, wanted, case: True) for number in (1, 2)]
+    assert verdict.recognise(always[:1], "input", -wanted, wanted, case) == "mistake 1"
+    assert verdict.recognise(always, "input", -wanted, wanted, case) is None
+    assert verdict.recognise(verdict.GENERAL_MISTAKES, "input", -wanted, wanted, case) == \
+        "{what} has the wrong sign (it is minus the expected value)"
+    assert verdict.recognise(verdict.GENERAL_MISTAKES, "input", 2 * wanted, wanted, case) is None
+
+
+def test_nan_and_inf_are_named_as_such():
+    node, cases = _node_and_cases("Sigmoid")
+
+    def with_value(value):
+        def grads_of(wanted, case):
+            grad = wanted[0].clone()
+            grad.view(-1)[0] = value
+            return [grad]
+        return grads_of
+
+    tests = _outputs(grade_node(node, cases, _evidence_for(node, cases, with_value(float("nan")))))
+    assert f"the gradient for input {NAN} in 1 of its" in tests["backward"]
+    assert "largest difference" not in tests["backward"]
+    tests = _outputs(grade_node(node, cases, _evidence_for(node, cases, with_value(float("inf")))))
+    assert "the gradient for input is inf in 1 of its" in tests["backward"] and "NaN" not in tests["backward"]
+
+
+def test_trailing_none_gradients_are_accepted_and_other_extra_values_are_not():
+    node, cases = _node_and_cases("Softmax")
+    tests = grade_node(node, cases, _evidence_for(node, cases, lambda wanted, case: wanted + [None, None]))
+    assert [test.score for test in tests] == list(POINTS.values())
+    tests = grade_node(node, cases, _evidence_for(node, cases, lambda wanted, case: wanted + [None, wanted[0]]))
+    assert "backward returned 4 value(s); it must return one per input of forward, in order (input, dim)" \
+        in tests[1].output
+
+
+def test_wrong_number_of_gradients_and_gradient_for_an_integer_input():
+    node, cases = _node_and_cases("CrossEntropy")
+    tests = grade_node(node, cases, _evidence_for(node, cases, lambda wanted, case: wanted[:1]))
+    assert "backward returned 1 value(s); it must return one per input of forward, in order (input, target)" \
+        in tests[1].output
+    tests = grade_node(node, cases, _evidence_for(node, cases, lambda wanted, case: [wanted[0], case.args[1]]))
+    assert "the gradient for target must be None" in tests[1].output
+
+
+def test_a_case_without_a_result_costs_that_case_only():
+    node, cases = _node_and_cases("ReLU")
+    evidence = _evidence_for(node, cases)
+    hidden = next(index for index, case in enumerate(cases) if case.hidden)
+    evidence.result["cases"][hidden] = None
+    evidence.result["case_problems"][hidden] = "ReLU broke off grading: the process was ended by SIGSEGV"
+    tests = grade_node(node, cases, evidence)
+    assert [test.score for test in tests] == [POINTS["forward"], POINTS["backward"], 0]
+    assert "On hidden inputs (2-D, float64):\nReLU broke off grading: the process was ended by SIGSEGV" \
+        in tests[2].output
+    evidence = _evidence_for(node, cases)
+    evidence.result["cases"][0] = None
+    evidence.result["case_problems"][0] = "ReLU took longer than 4 s of CPU time"
+    assert [test.score for test in grade_node(node, cases, evidence)] == [0, 0, POINTS["hidden inputs"]]
+
+
+def _forged(cases):
+    """Results of the right outline whose content the student's process could have forged."""
+    good = _run(torch.zeros(2), [torch.zeros(2)], torch.zeros(2))
+    error = {"stage": "forward", "type": "ValueError", "message": "m", "traceback": "t"}
+
+    def result(runs=None, **fields):
+        base = {"error": None, "cases": [runs or [good, good]] * len(cases), "case_problems": [None] * len(cases),
+                "blocked_imports": [], "runtime": []}
+        return {**base, **fields}
+
+    return [
+        None, "forged", {"cases": []}, {"error": 3}, result(cases="forged"), result(cases=[]),
+        result(blocked_imports="in5550"), result(runtime=[1]), result(runs=[good]), result(runs=[good, "run"]),
+        result(runs=[good, {**good, "output": None, "extra": 1}]), result(runs=[good, {**good, "error": "text"}]),
+        result(runs=[good, {**good, "error": {**error, "stage": "elsewhere"}}]),
+        result(runs=[good, {**good, "error": {**error, "message": 3}}]),
+        result(runs=[good, {**good, "autograd": "none"}]), result(case_problems=[3] * len(cases),
+                                                                 cases=[None] * len(cases)),
+    ]
+
+
+def test_malformed_results_cost_the_node_and_say_what_was_malformed():
+    node, cases = _node_and_cases("Sigmoid")
+    for result in _forged(cases):
+        tests = grade_node(node, cases, NodeEvidence(result=result))
+        assert [test.score for test in tests] == [0, 0, 0], result
+        assert all(test.output.startswith("the results returned by the grading process are malformed (")
+                   for test in tests), tests[0].output
+        assert len(tests) == 3  # no error of the grader's
+
+
+def test_an_error_in_the_grader_is_a_result_for_the_staff_not_a_students_failure(monkeypatch):
+    node, cases = _node_and_cases("Sigmoid")
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug in the grader")
+
+    monkeypatch.setattr(verdict, "check_backward", broken)
+    tests = grade_node(node, cases, _evidence_for(node, cases))
+    assert [test.name for test in tests] == [f"Sigmoid: {test}" for test in POINTS] + [f"Sigmoid: {GRADER_ERROR}"]
+    for test in tests[:3]:
+        assert "an error in the grader, not in your submission" in test.output and "malformed" not in test.output
+    staff = tests[3]
+    assert staff.visibility == "hidden" and staff.max_score == 0
+    assert "KeyError: 'a bug in the grader'" in staff.output and "check_backward" not in tests[0].output
+    report = Report("lab2", "nodes.py", tests)
+    assert grader_errors(report) == [staff]
