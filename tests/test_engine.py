@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.autograd import Function
 
-from in5550 import engine
+from in5550 import engine, nodes
 
 # The engine runs our nodes, PyTorch runs its own formulas: in float64 they agree to about 1e-8 relative after
 # the random chains of up to 25 nodes below (log of a sigmoid near 0 loses digits in both), while a wrong
@@ -231,6 +231,83 @@ def test_apply_runs_any_function_with_the_modern_api():
     assert x.grad.tolist() == [3.0, 12.0]
 
 
+class SavesNothing(Function):
+    """y = 2x, saving nothing: its backward sees an empty ``saved_tensors``, as under PyTorch autograd."""
+
+    @staticmethod
+    def forward(x):
+        return 2 * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        assert ctx.saved_tensors == ()
+        return 2 * grad_output
+
+
+def test_a_node_that_saves_nothing_sees_an_empty_saved_tensors():
+    x = engine.Variable(torch.tensor([1.0, 2.0]), name="x")
+    y = engine.apply(SavesNothing, x)
+    engine.forward(y)
+    engine.backward(y, torch.ones(2))
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_a_node_with_a_second_output_passes_on_the_gradient_of_its_first():
+    """Dropout returns its output and the mask: the value is the output, and backward gets no gradient for the
+    mask (None), as autograd gives it."""
+    x = engine.Variable(torch.rand(200, dtype=torch.float64) + 0.5, name="x")
+    y = engine.apply(nodes.Dropout, x, 0.25, name="y")
+    engine.forward(y)
+    kept = y.value != 0
+    assert y.value.shape == (200,) and y.extra_outputs == 1 and 0 < int(kept.sum()) < 200
+    close(y.value, torch.where(kept, x.value / 0.75, 0.0))
+    engine.backward(y, torch.full((200,), 3.0, dtype=torch.float64))
+    close(x.grad, torch.where(kept, 3.0 / 0.75, 0.0).double())
+
+
+def test_on_step_sees_each_variable_that_needs_a_gradient_with_what_it_sent():
+    """The drawings animate backward with on_step(v, grads): in reverse topological order, every variable that
+    needs a gradient, with the gradient sent to each input (None to a constant or a frozen input; nothing from a
+    leaf); a frozen node is not visited."""
+    x = engine.Variable(torch.tensor([1.0, 2.0], dtype=torch.float64), name="x")
+    frozen = engine.Variable(torch.tensor([0.0, 1.0], dtype=torch.float64), name="f", requires_grad=False)
+    y = engine.mul(engine.exp(frozen, name="e"), x, name="y")
+    z = (y + 1).named("z")
+    engine.forward(z)
+    steps = []
+    engine.backward(z, torch.tensor([1.0, -1.0], dtype=torch.float64), on_step=lambda v, grads: steps.append((v.name, grads)))
+    assert [(name, [None if g is None else g.tolist() for g in grads]) for name, grads in steps] == [
+        ("z", [[1.0, -1.0], None]), ("y", [None, [1.0, -math.e]]), ("x", [])]
+    assert z.inputs[1].grad is None and frozen.grad is None
+    # an output that needs no gradient: nothing to visit, and its node's backward is not called
+    out = engine.exp(frozen)
+    engine.forward(out)
+    steps.clear()
+    engine.backward(out, torch.ones(2, dtype=torch.float64), on_step=lambda v, grads: steps.append(v))
+    assert steps == [] and frozen.grad is None
+
+
+def test_forward_and_backward_print_only_when_traced(capsys):
+    *_, e = lecture_graph()
+    engine.forward(e)
+    engine.backward(e)
+    assert capsys.readouterr().out == ""
+
+
+def test_grad_output_takes_the_dtype_of_the_output():
+    x = engine.Variable(torch.tensor([1.0, 2.0]), name="x")
+    y = engine.tanh(x)
+    engine.forward(y)
+    for grad_output in ([1, 1], torch.ones(2, dtype=torch.float64)):
+        engine.backward(y, grad_output)
+        assert x.grad.dtype == torch.float32
+        close(x.grad, 1 - torch.tanh(x.value) ** 2)
+
+
 def test_a_wrong_gradient_shape_is_reported_with_the_node(monkeypatch):
     monkeypatch.setattr(Cube, "broken", True)
     x = engine.Variable(torch.ones(2, 2), name="x")
@@ -247,6 +324,24 @@ def test_a_failing_forward_names_the_node_and_the_input_shapes():
     with pytest.raises(RuntimeError, match=r"Linear.forward failed at 'h = Linear\(x, W\)' with inputs "
                                            r"\(4, 3\), \(5, 2\), None"):
         engine.forward(h)
+    # an argument that is not a variable is shown as it is
+    loss = engine.mse_loss(x, w, name="loss")
+    with pytest.raises(RuntimeError, match=r"MSELoss.forward failed at 'loss = MSELoss\(x, W\)' with inputs "
+                                           r"\(4, 3\), \(5, 2\), 'mean': "):
+        engine.forward(loss)
+
+
+def test_a_failing_backward_names_the_node(monkeypatch):
+    def backward(ctx, grad_output):
+        raise ValueError("no gradient today")
+
+    monkeypatch.setattr(Cube, "backward", staticmethod(backward))
+    x = engine.Variable(torch.ones(2), name="x")
+    y = engine.apply(Cube, x, name="y")
+    engine.forward(y)
+    with pytest.raises(RuntimeError, match=r"engine: Cube.backward failed at 'y = Cube\(x\)' with inputs \(2,\): "
+                                           "no gradient today"):
+        engine.backward(y, torch.ones(2))
 
 
 @pytest.mark.parametrize("call, error, message", [
@@ -420,6 +515,25 @@ def test_numbers_become_named_constant_leaves():
     engine.backward(y, torch.ones(2))
     assert y.value.tolist() == [3.5, 2.0] and x.grad.tolist() == [0.5, 0.5]
     assert not y.inputs[1].requires_grad and y.inputs[1].grad is None
+    half = y.inputs[0].inputs[0]  # a float constant needs no gradient either
+    assert half.name == "0.5" and not half.requires_grad and half.grad is None
+    # a constant is named as a number is written: no trailing .0, no float noise, large ints in full
+    assert [engine.add(x, number).inputs[1].name for number in (2.0, 0.1 + 0.2, 10**7)] == ["2", "0.3", "10000000"]
+
+
+def test_cross_entropy_ignores_targets_of_minus_100_as_pytorch_does():
+    logits = torch.randn(4, 3, dtype=torch.float64)
+    target = torch.tensor([0, -100, 2, 1])
+    x = engine.Variable(logits, name="x")
+    loss = engine.cross_entropy(x, engine.Variable(target, name="t"))
+    engine.forward(loss)
+    engine.backward(loss)
+    leaf = logits.clone().requires_grad_()
+    expected = torch.nn.functional.cross_entropy(leaf, target)
+    expected.backward()
+    close(loss.value, expected.detach())
+    close(x.grad, leaf.grad)
+    assert x.grad[1].abs().max() == 0
 
 
 def test_requires_grad_defaults_follow_the_dtype_and_the_inputs():

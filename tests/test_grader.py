@@ -356,12 +356,3 @@ def test_read_file_refuses_links_pipes_and_large_files(tmp_path):
     assert sandbox._read_file(tmp_path / "pipe.pt", 1 << 20) is None  # returns at once instead of blocking
     assert sandbox._read_file(good, 10) is None
     assert sandbox._read_file(tmp_path / "missing.pt", 1 << 20) is None
-
-
-def test_only_inputs_reach_the_student_process():
-    for node_cases in lab_cases("lab2", SECRET):
-        for case in node_cases:
-            task = case.task()
-            assert set(task) == {"args", "grad_output", "needs_input_grad"}
-            assert task["needs_input_grad"] == [torch.is_tensor(arg) and arg.is_floating_point()
-                                                for arg in task["args"]]

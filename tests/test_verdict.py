@@ -75,6 +75,24 @@ HIDDEN_CLASSES = {
 }
 
 
+def test_only_inputs_reach_the_student_process():
+    for node_cases in lab_cases("lab2", SECRET):
+        for case in node_cases:
+            task = case.task()
+            assert set(task) == {"args", "grad_output", "needs_input_grad"}
+            assert task["needs_input_grad"] == [torch.is_tensor(arg) and arg.is_floating_point()
+                                                for arg in task["args"]]
+
+
+def test_a_visible_case_is_described_by_its_shapes_and_options():
+    node, cases = _node_and_cases("Softmax")
+    case = cases[0]
+    rows, columns = case.args[0].shape
+    assert case.describe() == f"inputs 2-D, dim 1: input ({rows}, {columns}), dim=1"
+    node, cases = _node_and_cases("Tanh")
+    assert cases[0].describe() == f"inputs 2-D: input {tuple(cases[0].args[0].shape)}"
+
+
 def _split(node_cases):
     return [case for case in node_cases if not case.hidden], [case for case in node_cases if case.hidden]
 
@@ -358,3 +376,78 @@ def test_an_error_in_the_grader_is_a_result_for_the_staff_not_a_students_failure
     assert "KeyError: 'a bug in the grader'" in staff.output and "check_backward" not in tests[0].output
     report = Report("lab2", "nodes.py", tests)
     assert grader_errors(report) == [staff]
+
+
+def test_a_second_call_must_give_the_same_gradients():
+    node, cases = _node_and_cases("Tanh")
+    case = cases[0]
+    wanted = case.wanted[1][0]
+    error = {"stage": "backward", "type": "ValueError", "message": "once only", "traceback": "Traceback ...\n"}
+    seconds = {
+        "raises": (_run(None, None, None, error), "a second forward and backward on the same inputs failed: "
+                                                  "Tanh.backward raised ValueError: once only"),
+        "other count": (_run(case.wanted[0], [wanted, wanted], case.grad_output),
+                        "a second forward and backward on the same inputs failed: backward returned other values"),
+        "different": (_run(case.wanted[0], [wanted + 1], case.grad_output),
+                      "a second forward and backward on the same inputs returned a different gradient for input: "
+                      "do not keep state between calls"),
+        "not a tensor": (_run(case.wanted[0], [None], case.grad_output), "returned a different gradient for input"),
+        "twice": (_run(case.wanted[0], [2 * wanted], case.grad_output),
+                  "the gradient for input grows from one call to the next"),
+        "same": (_run(case.wanted[0], [wanted.clone()], case.grad_output), None),
+        "trailing None": (_run(case.wanted[0], [wanted.clone(), None], case.grad_output), None),
+    }
+    for name, (second, message) in seconds.items():
+        evidence = _evidence_for(node, [case])
+        evidence.result["cases"][0] = [evidence.result["cases"][0][0], second]
+        forward, backward, _ = grade_node(node, [case], evidence)
+        assert forward.score == POINTS["forward"], name
+        if message is None:
+            assert backward.score == POINTS["backward"] and backward.output == "passed", name
+        else:
+            assert backward.score == 0 and message in backward.output, (name, backward.output)
+
+
+def test_a_value_that_is_not_a_float_tensor_is_described():
+    node, cases = _node_and_cases("Sigmoid")
+    case = cases[0]
+    shape = tuple(case.wanted[0].shape)
+    for returned, described in [(None, "None"), ([1.0], "[1.0]"), ("x" * 200, repr("x" * 200)[:80]),
+                                (torch.ones(shape, dtype=torch.int64),
+                                 f"a tensor of shape {shape} and dtype int64")]:
+        tests = _outputs(grade_node(node, [case], _evidence_for(node, [case], output_of=lambda output, case: returned)))
+        assert tests["forward"].endswith(f"the output of forward: got {described}, expected a tensor of shape {shape}")
+
+
+def test_an_error_shows_the_end_of_its_traceback():
+    node, cases = _node_and_cases("ReLU")
+    case = cases[0]
+    trace = "Traceback (most recent call last):\n" + "  a frame\n" * 400 + "ZeroDivisionError: division by zero"
+    error = {"stage": "forward", "type": "ZeroDivisionError", "message": "division by zero", "traceback": trace}
+    evidence = _evidence_for(node, [case])
+    evidence.result["cases"][0] = [_run(None, None, None, error)] * 2
+    forward = _outputs(grade_node(node, [case], evidence))["forward"]
+    shown = forward.split("ReLU.forward raised ZeroDivisionError: division by zero\n")[1]
+    assert shown == trace[-verdict.OUTPUT_LIMIT:]
+
+
+def test_recognisers_name_nothing_they_cannot_be_sure_of():
+    """A gradient of the batch's rows whose first row alone is the answer is "not summed" (the rows add up to
+    it), not "keepdim"; a backward cannot be said to ignore grad_output when grad_output is all ones, nor for a
+    tensor that is not one of the case's expected gradients."""
+    node, cases = _node_and_cases("Linear")
+    case = cases[0]
+    bias = case.wanted[1][2]
+    batch = case.args[0].shape[0]
+    first_row_only = torch.cat([bias[None], torch.zeros(batch - 1, bias.shape[0], dtype=bias.dtype)])
+    assert verdict.recognise(verdict.GENERAL_MISTAKES, "bias", first_row_only, bias, case).startswith(
+        "{what} is not summed over the batch")
+    tanh, tanh_cases = _node_and_cases("Tanh")
+    ones = verdict.Case(tanh_cases[0].args, torch.ones_like(tanh_cases[0].grad_output), reference=tanh.reference)
+    wanted = ones.wanted[1][0]
+    assert verdict.recognise(verdict.GENERAL_MISTAKES, "input", 3 * wanted, wanted, ones) is None
+    case = tanh_cases[0]
+    wanted = case.wanted[1][0]
+    without_grad_output = wanted / case.grad_output
+    assert verdict.recognise(verdict.GENERAL_MISTAKES, "input", without_grad_output, wanted, case) is not None
+    assert verdict.recognise(verdict.GENERAL_MISTAKES, "input", without_grad_output, wanted.clone(), case) is None
