@@ -148,6 +148,23 @@ def test_hidden_inputs_come_from_the_secret_and_are_not_the_visible_ones():
     assert (4, 2) not in {case.args[1].shape for case in embedding_bag if case.hidden}
 
 
+def test_upstream_gradients_differ_by_node_and_secret_and_a_scalar_one_is_far_from_one():
+    mine, other = lab_cases("lab2", SECRET), lab_cases("lab2", "another secret")
+    first_entries = {case.grad_output.reshape(-1)[0].item() for node_cases in mine for case in node_cases[:1]}
+    assert len(first_entries) == len(NODES)  # each node draws its own
+    for node_cases, different in zip(mine, other):
+        hidden, hidden_other = _split(node_cases)[1], _split(different)[1]
+        assert hidden[0].grad_output.reshape(-1)[0] != hidden_other[0].grad_output.reshape(-1)[0]
+    scalars = [case.grad_output for node_cases in mine + other for case in node_cases if case.grad_output.dim() == 0]
+    assert len(scalars) > 10 and all(1.5 <= value < 2.5 for value in scalars)
+
+
+def test_case_seeds_span_63_bits():
+    seeds = [verdict.case_seed("secret", f"node {number}") for number in range(64)]
+    assert all(0 <= seed < 2**63 for seed in seeds) and max(seeds) >= 2**62
+    assert len(set(seeds)) == 64 and verdict.case_seed(7, "Tanh") == verdict.case_seed("7", "Tanh")
+
+
 def _shapes(case):
     return tuple(tuple(arg.shape) for arg in case.args if torch.is_tensor(arg))
 
@@ -289,10 +306,13 @@ def test_nan_and_inf_are_named_as_such():
         return grads_of
 
     tests = _outputs(grade_node(node, cases, _evidence_for(node, cases, with_value(float("nan")))))
-    assert f"the gradient for input {NAN} in 1 of its" in tests["backward"]
+    size = cases[0].wanted[1][0].numel()
+    assert f"the gradient for input {NAN} in 1 of its {size} entries: look for 0/0, inf/inf or inf - inf (exp of a " \
+           "large number overflows: subtract the maximum first)" in tests["backward"]
     assert "largest difference" not in tests["backward"]
     tests = _outputs(grade_node(node, cases, _evidence_for(node, cases, with_value(float("inf")))))
-    assert "the gradient for input is inf in 1 of its" in tests["backward"] and "NaN" not in tests["backward"]
+    assert f"the gradient for input is inf in 1 of its {size} entries: look for overflow (exp of a large number: " \
+           "subtract the maximum first) or a division by zero" in tests["backward"] and "NaN" not in tests["backward"]
 
 
 def test_trailing_none_gradients_are_accepted_and_other_extra_values_are_not():
@@ -311,6 +331,38 @@ def test_wrong_number_of_gradients_and_gradient_for_an_integer_input():
         in tests[1].output
     tests = grade_node(node, cases, _evidence_for(node, cases, lambda wanted, case: [wanted[0], case.args[1]]))
     assert "the gradient for target must be None" in tests[1].output
+    tests = grade_node(node, cases, _evidence_for(node, cases, lambda wanted, case: "not a list"))
+    assert "backward returned 0 value(s)" in tests[1].output
+
+
+def test_grad_output_changed_in_place_is_named_and_another_dtype_is_no_change():
+    node, cases = _node_and_cases("ReLU")
+    hidden32 = [case for case in cases if case.hidden and case.grad_output.dtype == torch.float32]
+    evidence = _evidence_for(node, hidden32)
+    for runs, case in zip(evidence.result["cases"], hidden32):
+        runs[0]["grad_output"] = case.grad_output.double()  # the same values
+    assert [test.score for test in grade_node(node, hidden32, evidence)] == list(POINTS.values())
+    evidence = _evidence_for(node, cases)
+    for runs in evidence.result["cases"]:
+        runs[0]["grad_output"] = runs[0]["grad_output"].clamp(min=0)
+    tests = _outputs(grade_node(node, cases, evidence))
+    assert "backward changed grad_output in place (e.g. grad_output[mask] = 0 or grad_output *= ...); compute a " \
+           "new tensor instead, since other nodes may use the same grad_output" in tests["backward"]
+
+
+def test_feedback_shows_one_failing_case_and_names_six_others():
+    node, cases = _node_and_cases("Softmax")
+    hidden = [case for case in cases if case.hidden]
+    assert len(hidden) > verdict.ALSO_LIMIT + 2
+    tests = _outputs(grade_node(node, cases, _evidence_for(node, cases, output_of=lambda output, case: output + 1
+                                                           if case.hidden else output)))
+    lines = tests["hidden inputs"].splitlines()
+    others = [case.describe() for case in hidden[1:1 + verdict.ALSO_LIMIT]]
+    assert lines[0] == f"On {hidden[0].describe()}:"
+    assert lines[-1] == f"Also wrong on {'; '.join(others)} and {len(hidden) - 1 - verdict.ALSO_LIMIT} more."
+    # with fewer others, all are named, and no count follows
+    tests = _outputs(grade_node(node, cases[:5], _evidence_for(node, cases[:5], output_of=lambda output, case: -output)))
+    assert tests["forward"].splitlines()[-1] == f"Also wrong on {'; '.join(c.describe() for c in cases[1:3])}."
 
 
 def test_a_case_without_a_result_costs_that_case_only():
@@ -330,9 +382,11 @@ def test_a_case_without_a_result_costs_that_case_only():
 
 
 def _forged(cases):
-    """Results of the right outline whose content the student's process could have forged."""
+    """Results of the right outline whose content the student's process could have forged, with what the
+    feedback says is wrong with each."""
     good = _run(torch.zeros(2), [torch.zeros(2)], torch.zeros(2))
     error = {"stage": "forward", "type": "ValueError", "message": "m", "traceback": "t"}
+    fields = "['autograd', 'error', 'extra', 'grad_output', 'grads', 'output']"
 
     def result(runs=None, **fields):
         base = {"error": None, "cases": [runs or [good, good]] * len(cases), "case_problems": [None] * len(cases),
@@ -340,24 +394,100 @@ def _forged(cases):
         return {**base, **fields}
 
     return [
-        None, "forged", {"cases": []}, {"error": 3}, result(cases="forged"), result(cases=[]),
-        result(blocked_imports="in5550"), result(runtime=[1]), result(runs=[good]), result(runs=[good, "run"]),
-        result(runs=[good, {**good, "output": None, "extra": 1}]), result(runs=[good, {**good, "error": "text"}]),
-        result(runs=[good, {**good, "error": {**error, "stage": "elsewhere"}}]),
-        result(runs=[good, {**good, "error": {**error, "message": 3}}]),
-        result(runs=[good, {**good, "autograd": "none"}]), result(case_problems=[3] * len(cases),
-                                                                 cases=[None] * len(cases)),
+        (None, "the result of the node is not a dict with an error field"),
+        ("forged", "the result of the node is not a dict with an error field"),
+        ({"cases": []}, "the result of the node is not a dict with an error field"),
+        ({"error": 3}, "the node's error is not text"),
+        ({"error": None, 1: 2}, "the result of the node has the fields ['1', 'error']"),
+        (result(cases="forged"), f"there are not {len(cases)} cases"),
+        (result(cases=[]), f"there are not {len(cases)} cases"),
+        (result(blocked_imports="in5550"), "the refused imports or the uses of autograd are not lists of text"),
+        (result(runtime=[1]), "the refused imports or the uses of autograd are not lists of text"),
+        (result(runs=[good]), "a case is not two runs"),
+        (result(runs=[good, "run"]), "a run is str with fields -"),
+        (result(runs=[good, {**good, "output": None, "extra": 1}]), f"a run is dict with fields {fields}"),
+        (result(runs=[good, {**good, "error": "text"}]), "a run's error is not a stage, type, message and traceback"),
+        (result(runs=[good, {**good, "error": {**error, "stage": "elsewhere"}}]),
+         "a run's error is not a stage, type, message and traceback"),
+        (result(runs=[good, {**good, "error": {**error, "message": 3}}]),
+         "a run's error is not a stage, type, message and traceback"),
+        (result(runs=[good, {**good, "autograd": "none"}]), "a run's record of autograd use is not a list of text"),
+        (result(case_problems=[3] * len(cases), cases=[None] * len(cases)),
+         "a case has neither runs nor a reason why not"),
+        # a case without runs (it crashed) does not stop the look at the cases after it
+        (result(case_problems=["crashed"] + [None] * (len(cases) - 1), cases=[None] + [[good]] * (len(cases) - 1)),
+         "a case is not two runs"),
     ]
 
 
 def test_malformed_results_cost_the_node_and_say_what_was_malformed():
     node, cases = _node_and_cases("Sigmoid")
-    for result in _forged(cases):
+    for result, reason in _forged(cases):
         tests = grade_node(node, cases, NodeEvidence(result=result))
         assert [test.score for test in tests] == [0, 0, 0], result
-        assert all(test.output.startswith("the results returned by the grading process are malformed (")
-                   for test in tests), tests[0].output
+        assert all(test.output == f"the results returned by the grading process are malformed ({reason}; was the "
+                   "grading code changed by the submission?)" for test in tests), (reason, tests[0].output)
         assert len(tests) == 3  # no error of the grader's
+
+
+def test_a_node_without_runs_gets_its_problem_in_each_test():
+    node, cases = _node_and_cases("Tanh")
+    for evidence, told in [
+            (NodeEvidence(problem="Tanh took longer than 4 s"), "Tanh took longer than 4 s"),
+            (NodeEvidence(result={"error": "the submission defines no class Tanh"}),
+             "the submission defines no class Tanh")]:
+        tests = grade_node(node, cases, evidence)
+        assert [(test.score, test.output) for test in tests] == [(0, told)] * 3
+
+
+def test_autograd_and_the_package_found_anywhere_cost_backward_and_hidden_inputs():
+    node, cases = _node_and_cases("Tanh")
+    evidence = _evidence_for(node, cases)
+    evidence.cheating = ["Tanh source, line 9: torch.autograd.grad"]
+    for index in (0, 1):  # the same use in two cases is named once
+        runs = evidence.result["cases"][index]
+        evidence.result["cases"][index] = [{**runs[0], "autograd": ["called Tensor.backward"]}, runs[1]]
+    evidence.result["runtime"] = ["started a thread"]
+    evidence.result["blocked_imports"] = ["in5550.nodes"]
+    tests = _outputs(grade_node(node, cases, evidence))
+    found = ("backward must compute the gradient by hand, without PyTorch autograd or the course package; found:\n"
+             "  Tanh source, line 9: torch.autograd.grad\n  Tanh called Tensor.backward while it ran\n"
+             "  Tanh imported in5550.nodes while it ran\n  Tanh started a thread while it ran")
+    assert tests == {"forward": "passed", "backward": found, "hidden inputs": found}
+
+
+def test_forward_is_judged_on_the_first_call_and_a_second_call_must_return_the_same_output():
+    node, cases = _node_and_cases("Sigmoid")
+    case = cases[0]
+    evidence = _evidence_for(node, [case])
+    first = evidence.result["cases"][0][0]
+    evidence.result["cases"][0] = [first, {**first, "output": first["output"] + 1}]
+    forward, backward, _ = _outputs(grade_node(node, [case], evidence)).values()
+    assert forward == "passed"
+    assert "a second forward and backward on the same inputs returned a different output: do not keep state " \
+           "between calls" in backward
+
+
+def test_an_error_in_backward_leaves_the_output_of_forward_to_be_judged():
+    node, cases = _node_and_cases("ReLU")
+    case = cases[0]
+    error = {"stage": "backward", "type": "IndexError", "message": "out of range", "traceback": "Traceback\n"}
+    evidence = _evidence_for(node, [case])
+    evidence.result["cases"][0] = [_run(case.wanted[0], None, None, error)] * 2
+    forward, backward, _ = _outputs(grade_node(node, [case], evidence)).values()
+    assert forward == "passed" and "ReLU.backward raised IndexError: out of range" in backward
+
+
+def test_a_difference_is_told_with_its_size_and_what_the_tolerance_allows():
+    node, cases = _node_and_cases("Sigmoid")
+    case = cases[0]
+    output = case.wanted[0].clone()
+    output.view(-1)[3] += 2e-3
+    tests = _outputs(grade_node(node, [case], _evidence_for(node, [case], output_of=lambda wanted, case: output)))
+    tolerance = case.tolerance
+    allowed = tolerance.atol + tolerance.rtol * case.wanted[0].reshape(-1)[3].abs().item()
+    assert tests["forward"].endswith(f"the output of forward differs from the expected values (largest difference "
+                                     f"{2e-3:.3g}, where the tolerance allows {allowed:.3g})")
 
 
 def test_an_error_in_the_grader_is_a_result_for_the_staff_not_a_students_failure(monkeypatch):
@@ -372,7 +502,7 @@ def test_an_error_in_the_grader_is_a_result_for_the_staff_not_a_students_failure
     for test in tests[:3]:
         assert "an error in the grader, not in your submission" in test.output and "malformed" not in test.output
     staff = tests[3]
-    assert staff.visibility == "hidden" and staff.max_score == 0
+    assert staff.visibility == "hidden" and staff.score == staff.max_score == 0
     assert "KeyError: 'a bug in the grader'" in staff.output and "check_backward" not in tests[0].output
     report = Report("lab2", "nodes.py", tests)
     assert grader_errors(report) == [staff]

@@ -329,7 +329,7 @@ def _gradients(grads, count: int):
 def check_backward(node: NodeSpec, case: Case, runs: list) -> list[str]:
     """Problems with the gradients ``backward`` returned, with ``grad_output`` afterwards and with a second call
     on the same inputs."""
-    first, second = runs
+    first = runs[0]
     if first["error"] is not None:
         if first["error"]["stage"] == "backward":
             return [_error_text(first["error"], node)]
@@ -353,16 +353,21 @@ def check_backward(node: NodeSpec, case: Case, runs: list) -> list[str]:
         problems.append("backward changed grad_output in place (e.g. grad_output[mask] = 0 or grad_output *= ...); "
                         "compute a new tensor instead, since other nodes may use the same grad_output")
     if not problems:
-        problems += _check_second_call(node, case, second, wanted_grads)
+        problems += _check_second_call(node, case, runs, wanted_grads)
     return problems
 
 
-def _check_second_call(node: NodeSpec, case: Case, run: dict, wanted_grads: list) -> list[str]:
-    """A second forward and backward on the same inputs must give the same gradients."""
+def _check_second_call(node: NodeSpec, case: Case, runs: list, wanted_grads: list) -> list[str]:
+    """A second forward and backward on the same inputs must give the same output and gradients."""
+    run = runs[1]
     grads = _gradients(run["grads"], len(wanted_grads))
     if run["error"] is not None or grads is None:
         return ["a second forward and backward on the same inputs failed: " +
                 (_error_text(run["error"], node) if run["error"] is not None else "backward returned other values")]
+    first = runs[0]["output"]  # judged by the forward test: here it only has to come again
+    if _is_tensor(first) and not (_is_tensor(run["output"]) and case.close(run["output"], first)):
+        return ["a second forward and backward on the same inputs returned a different output: do not keep state "
+                "between calls"]
     for name, grad, wanted in zip(node.arg_names, grads, wanted_grads):
         if wanted is None or (_is_tensor(grad) and case.close(grad, wanted)):
             continue
