@@ -256,6 +256,34 @@ def test_a_node_that_saves_nothing_sees_an_empty_saved_tensors():
     assert x.grad.tolist() == [2.0, 2.0]
 
 
+class Product(Function):
+    """x * y, returning both gradients whether or not they are needed."""
+
+    @staticmethod
+    def forward(x, y):
+        return x * y
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y = ctx.saved_tensors
+        return grad_output * y, grad_output * x
+
+
+def test_a_gradient_for_an_input_that_needs_none_is_dropped_as_autograd_drops_it():
+    x = engine.Variable(torch.tensor([1.0, 2.0]), name="x")
+    frozen = engine.Variable(torch.tensor([3.0, 4.0]), name="f", requires_grad=False)
+    y = engine.apply(Product, x, frozen, name="y")
+    engine.forward(y)
+    steps = []
+    engine.backward(y, torch.ones(2), on_step=lambda v, grads: steps.append(grads))
+    assert frozen.grad is None and x.grad.tolist() == [3.0, 4.0]
+    assert steps[0][1] is None
+
+
 def test_a_node_with_a_second_output_passes_on_the_gradient_of_its_first():
     """Dropout returns its output and the mask: the value is the output, and backward gets no gradient for the
     mask (None), as autograd gives it."""

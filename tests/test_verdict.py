@@ -91,6 +91,8 @@ def test_a_visible_case_is_described_by_its_shapes_and_options():
     assert case.describe() == f"inputs 2-D, dim 1: input ({rows}, {columns}), dim=1"
     node, cases = _node_and_cases("Tanh")
     assert cases[0].describe() == f"inputs 2-D: input {tuple(cases[0].args[0].shape)}"
+    several = verdict.Case((torch.ones(2), 1, "mean"), torch.ones(2), "made up", arg_names=("input", "dim", "mode"))
+    assert several.describe() == "inputs made up: input (2,), dim=1, mode='mean'"
 
 
 def _split(node_cases):
@@ -360,7 +362,13 @@ def test_feedback_shows_one_failing_case_and_names_six_others():
     others = [case.describe() for case in hidden[1:1 + verdict.ALSO_LIMIT]]
     assert lines[0] == f"On {hidden[0].describe()}:"
     assert lines[-1] == f"Also wrong on {'; '.join(others)} and {len(hidden) - 1 - verdict.ALSO_LIMIT} more."
-    # with fewer others, all are named, and no count follows
+    # with exactly six others, all are named, and no count follows
+    seven = cases[:3] + hidden[:verdict.ALSO_LIMIT + 1]
+    tests = _outputs(grade_node(node, seven, _evidence_for(node, seven, output_of=lambda output, case: output + 1
+                                                           if case.hidden else output)))
+    others = [case.describe() for case in hidden[1:1 + verdict.ALSO_LIMIT]]
+    assert tests["hidden inputs"].splitlines()[-1] == f"Also wrong on {'; '.join(others)}."
+    # and with fewer, too
     tests = _outputs(grade_node(node, cases[:5], _evidence_for(node, cases[:5], output_of=lambda output, case: -output)))
     assert tests["forward"].splitlines()[-1] == f"Also wrong on {'; '.join(c.describe() for c in cases[1:3])}."
 
@@ -478,6 +486,19 @@ def test_an_error_in_backward_leaves_the_output_of_forward_to_be_judged():
     assert forward == "passed" and "ReLU.backward raised IndexError: out of range" in backward
 
 
+def test_the_tolerance_told_is_that_of_the_entry_furthest_outside_it():
+    """Of an entry off by 2e-3 where the tolerance is 1.1e-5 and one off by 1.5e-3 where it is 1e-2 (a large
+    value: rtol scales it), the first is outside the tolerance and is the one told."""
+    node = NODES[ALL.index("Tanh")]
+    values = torch.tensor([1.0, 1000.0], dtype=torch.float64)
+    case = verdict.Case((values,), torch.ones(2, dtype=torch.float64), "made up", reference=lambda x: x * 1)
+    run = _run(values + torch.tensor([2e-3, 1.5e-3], dtype=torch.float64), None, None)
+    tolerance = case.tolerance
+    assert verdict.check_forward(node, case, run) == [
+        f"the output of forward differs from the expected values (largest difference {2e-3:.3g}, where the "
+        f"tolerance allows {tolerance.atol + tolerance.rtol * 1.0:.3g})"]
+
+
 def test_a_difference_is_told_with_its_size_and_what_the_tolerance_allows():
     node, cases = _node_and_cases("Sigmoid")
     case = cases[0]
@@ -506,6 +527,10 @@ def test_an_error_in_the_grader_is_a_result_for_the_staff_not_a_students_failure
     assert "KeyError: 'a bug in the grader'" in staff.output and "check_backward" not in tests[0].output
     report = Report("lab2", "nodes.py", tests)
     assert grader_errors(report) == [staff]
+    # a long traceback is cut to its end, which names the error
+    monkeypatch.setattr(verdict, "check_backward", lambda *args: {}["x" * 5000])
+    staff = grade_node(node, cases, _evidence_for(node, cases))[3]
+    assert len(staff.output) == 2 * verdict.OUTPUT_LIMIT and staff.output.endswith("x" * 2000 + "'\n")
 
 
 def test_a_second_call_must_give_the_same_gradients():
@@ -523,7 +548,9 @@ def test_a_second_call_must_give_the_same_gradients():
                       "do not keep state between calls"),
         "not a tensor": (_run(case.wanted[0], [None], case.grad_output), "returned a different gradient for input"),
         "twice": (_run(case.wanted[0], [2 * wanted], case.grad_output),
-                  "the gradient for input grows from one call to the next"),
+                  "the gradient for input grows from one call to the next: the second backward on the same inputs "
+                  "returned twice the gradient. It is accumulated (+=) into storage kept between calls, where it "
+                  "should be assigned anew on each call"),
         "same": (_run(case.wanted[0], [wanted.clone()], case.grad_output), None),
         "trailing None": (_run(case.wanted[0], [wanted.clone(), None], case.grad_output), None),
     }

@@ -349,12 +349,10 @@ def check_backward(node: NodeSpec, case: Case, runs: list) -> list[str]:
             problems += _compare(node, f"the gradient for {name}", name, grad, wanted, case)
     returned = first["grad_output"]
     if not (_is_tensor(returned) and returned.shape == case.grad_output.shape
-            and torch.equal(returned.to(case.grad_output.dtype), case.grad_output)):
+            and torch.equal(returned, case.grad_output)):
         problems.append("backward changed grad_output in place (e.g. grad_output[mask] = 0 or grad_output *= ...); "
                         "compute a new tensor instead, since other nodes may use the same grad_output")
-    if not problems:
-        problems += _check_second_call(node, case, runs, wanted_grads)
-    return problems
+    return problems or _check_second_call(node, case, runs, wanted_grads)
 
 
 def _check_second_call(node: NodeSpec, case: Case, runs: list, wanted_grads: list) -> list[str]:
@@ -470,16 +468,16 @@ def grade_node(node: NodeSpec, cases: Sequence[Case], evidence: NodeEvidence) ->
     names = [f"{node.name}: {test}" for test in POINTS]
     problems, staff = None, []
     if evidence.problem is not None:
-        problems = [[evidence.problem]] * 3
+        problems = [[evidence.problem]] * len(POINTS)
     elif (wrong := malformed(evidence.result, len(cases))) is not None:
         problems = [[f"the results returned by the grading process are malformed ({wrong}; was the grading code "
-                     "changed by the submission?)"]] * 3
+                     "changed by the submission?)"]] * len(POINTS)
     else:
         try:
             problems = _problems(node, cases, evidence)
         except Exception:  # noqa: BLE001 -- a bug in the grader: reported to the staff, never blamed on the student
             problems = [[f"{node.name} could not be graded because of an error in the grader, not in your "
-                         "submission; the course staff will regrade it"]] * 3
+                         "submission; the course staff will regrade it"]] * len(POINTS)
             staff = [TestResult(f"{node.name}: {GRADER_ERROR}", 0.0, 0.0, traceback.format_exc()[-OUTPUT_LIMIT * 2:],
                                 visibility="hidden")]
     return [TestResult(name, 0.0 if found else POINTS[test], POINTS[test], "\n".join(found) or "passed")
@@ -506,7 +504,7 @@ def _per_case(cases: Sequence[Case], found: Sequence[list[str]]) -> list[str]:
 def _problems(node: NodeSpec, cases: Sequence[Case], evidence: NodeEvidence) -> list[list[str]]:
     result = evidence.result
     if result["error"] is not None:
-        return [[result["error"][:OUTPUT_LIMIT]]] * 3
+        return [[result["error"][:OUTPUT_LIMIT]]] * len(POINTS)
     runs_of = result["cases"]
     runtime = [use for runs in runs_of if runs is not None for run in runs for use in run["autograd"]]
     runtime += result["runtime"] + [f"imported {name}" for name in result["blocked_imports"]]
