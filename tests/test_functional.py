@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import pytest
@@ -316,11 +317,15 @@ BAD_INPUTS = {
                             ["linear", "'input' torch.float32", "'weight' torch.float64"]),
     "add-shapes": (lambda: F.add(x34, torch.randn(5)), ValueError, ["add", "(3, 4)", "(5,)"]),
     "mul-not-tensor": (lambda: F.mul(x34, "2"), TypeError, ["mul", "'other'", "str"]),
+    "mul-shapes": (lambda: F.mul(x34, torch.randn(5)), ValueError, ["mul", "(3, 4)", "(5,)"]),
     "exp-int": (lambda: F.exp(torch.arange(3)), TypeError, ["exp", "'input'", "torch.int64"]),
     "softmax-no-dim": (lambda: F.softmax(x34), ValueError, ["softmax", "'dim'"]),
     "softmax-bad-dim": (lambda: F.softmax(x34, 2), IndexError, ["softmax", "'dim'", "2", "(3, 4)"]),
     "cross_entropy-float-target": (lambda: F.cross_entropy(x34, torch.rand(3, 4)), TypeError,
-                                   ["cross_entropy", "'target'", "torch.float32", "(3, 4)"]),
+                                   ["cross_entropy", "'target'", "torch.float32", "(3, 4)",
+                                    "(class indices; probability targets are not supported)"]),
+    "cross_entropy-0-d-input": (lambda: F.cross_entropy(torch.tensor(0.5), torch.tensor(0)), ValueError,
+                                ["cross_entropy", "'target' of shape () does not match 'input' of shape ()"]),
     "cross_entropy-class-out-of-range": (lambda: F.cross_entropy(x34, torch.tensor([0, 4, 1])), IndexError,
                                          ["cross_entropy", "'target'", "4", "[0, 4)"]),
     "cross_entropy-negative-class": (lambda: F.cross_entropy(x34, torch.tensor([0, -1, 1])), IndexError,
@@ -341,6 +346,8 @@ BAD_INPUTS = {
     "bce-int-target": (lambda: F.binary_cross_entropy_with_logits(torch.rand(3), torch.ones(3, dtype=torch.long)),
                        TypeError, ["binary_cross_entropy_with_logits", "'target'", "torch.int64"]),
     "mse-shape": (lambda: F.mse_loss(x34, torch.randn(4)), ValueError, ["mse_loss", "'target'", "(3, 4)", "(4,)"]),
+    "mse-mixed-dtypes": (lambda: F.mse_loss(x34, x34.double()), TypeError,
+                         ["mse_loss", "'input' torch.float32", "'target' torch.float64"]),
     "embedding-float-ids": (lambda: F.embedding(torch.tensor([0.0, 1.0]), torch.randn(5, 2)), TypeError,
                             ["embedding", "'input'", "torch.float32"]),
     "embedding-id-out-of-range": (lambda: F.embedding(torch.tensor([0, 5]), torch.randn(5, 2)), IndexError,
@@ -376,8 +383,69 @@ def test_bad_input_gets_a_clear_error(case_id):
     call, error, fragments = BAD_INPUTS[case_id]
     with pytest.raises(error) as info:
         call()
-    for fragment in fragments:
+    assert str(info.value).startswith(f"{fragments[0]}: "), str(info.value)  # the function's name comes first
+    for fragment in fragments[1:]:
         assert fragment in str(info.value), f"{fragment!r} not in {str(info.value)!r}"
+
+
+# PyTorch's options that these nodes do not implement: any value but the default is refused, by name
+NOT_IMPLEMENTED = {"weight", "size_average", "reduce", "pos_weight", "max_norm", "scale_grad_by_freq", "sparse",
+                   "per_sample_weights", "inplace"}
+
+
+def _call(name, sample, **changes):
+    inputs = {key: changes.pop(key, value) for key, value in sample.inputs.items()}
+    return getattr(F, name)(*inputs.values(), **sample.options, **changes)
+
+
+@pytest.mark.parametrize("name", sorted(cases.FUNCTIONAL))
+def test_every_option_a_node_lacks_is_refused_by_name(name):
+    sample = cases.samples(name, 0)[0]
+    options = [parameter for parameter in inspect.signature(getattr(F, name)).parameters.values()
+               if parameter.name in NOT_IMPLEMENTED and parameter.default is not parameter.empty]
+    for option in options:
+        value = not option.default if isinstance(option.default, bool) else torch.ones(1)
+        with pytest.raises(ValueError) as info:
+            _call(name, sample, **{option.name: value})
+        assert str(info.value) == f"{name}: argument '{option.name}' is not supported by this node (got {value!r}, " \
+                                  f"use {option.default!r})"
+
+
+@pytest.mark.parametrize("name", sorted(set(cases.FUNCTIONAL) - {"add", "mul"}))  # these two promote, as PyTorch's do
+def test_every_floating_point_input_refuses_an_integer_tensor_by_name(name):
+    sample = cases.samples(name, 0)[0]
+    for argument in _floats(sample):
+        value = sample.inputs[argument].long()
+        with pytest.raises(TypeError) as info:
+            _call(name, sample, **{argument: value})
+        assert str(info.value) == f"{name}: argument '{argument}' must be a floating-point tensor, got dtype " \
+                                  f"torch.int64 of shape {tuple(value.shape)}"
+
+
+def test_each_function_follows_its_own_autocast_policy(monkeypatch):
+    """CUDA's autocast casts more functions than the CPU's (exp, log, softmax, log_softmax run in float32): with
+    CUDA's policy in place of the CPU's, each function gives the dtype its own entry says, here on the CPU."""
+    monkeypatch.setitem(F.AUTOCAST, "cpu", F.AUTOCAST["cuda"])
+    for name in sorted(cases.FUNCTIONAL):
+        sample = cases.samples(name, 0, torch.float16)[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = _call(name, sample)
+        policy = F.AUTOCAST["cuda"].get(name)
+        assert out.dtype == {None: torch.float16, "float32": torch.float32, "lower": torch.bfloat16}[policy], name
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_in_another_dtype_like_pytorch(name):
+    x = torch.randn(3, 4)
+    ours, theirs = getattr(F, name)(x, 1, dtype=D), getattr(TF, name)(x, 1, dtype=D)
+    assert ours.dtype == D
+    torch.testing.assert_close(ours, theirs, rtol=RTOL64, atol=ATOL64)
+
+
+def test_full_label_smoothing_is_accepted_like_pytorch():
+    x, target = torch.randn(3, 4, dtype=D), torch.tensor([0, 3, 1])
+    torch.testing.assert_close(F.cross_entropy(x, target, label_smoothing=1.0),
+                               TF.cross_entropy(x, target, label_smoothing=1.0), rtol=RTOL64, atol=ATOL64)
 
 
 def test_bad_input_leaves_arguments_untouched():

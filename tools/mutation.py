@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT_FILE = ROOT / "tools" / "mutation_equivalent.txt"
 WORK = ROOT / "build" / "mutation"
 
+# the nodes against torch.nn.functional: samples of the registry, unusual inputs, half precision and autocast
+NODE_TESTS = ["tests/test_functional.py", "tests/test_nn.py", "tests/test_node_edge_cases.py", "tests/test_precision.py"]
 # module name -> (the file to mutate, the tests that check it). A selection is the tests written for that module:
 # the rest of the suite would kill a few more mutants, at many times the cost.
 MODULES: dict[str, tuple[str, list[str]]] = {
@@ -47,8 +49,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "engine": ("in5550/engine.py", ["tests/test_engine.py"]),
     "train": ("in5550/train.py", ["tests/test_train.py", "tests/test_cli_train.py"]),
     "verdict": ("in5550/grader/verdict.py", ["tests/test_verdict.py"]),
-    "nodes": ("in5550/nodes.py", ["tests/test_functional.py", "tests/test_nn.py"]),
-    "functional": ("in5550/functional.py", ["tests/test_functional.py", "tests/test_nn.py"]),
+    "nodes": ("in5550/nodes.py", NODE_TESTS),
+    "functional": ("in5550/functional.py", NODE_TESTS),
 }
 
 # Tests left out of the mutation runs: each trains for many epochs (real data, the demo, the sample twice), a
