@@ -370,6 +370,20 @@ BAD_INPUTS = {
     "embedding_bag-float-offsets": (lambda: F.embedding_bag(torch.tensor([0, 1]), torch.randn(5, 2),
                                                             torch.tensor([0.0])), TypeError,
                                     ["embedding_bag", "'offsets'", "torch.float32"]),
+    "embedding_bag-3-d-input": (lambda: F.embedding_bag(torch.zeros(2, 2, 2, dtype=torch.long), torch.randn(5, 2)),
+                                ValueError, ["embedding_bag", "'input' must be 1-D (with offsets) or 2-D (bags of "
+                                             "equal length), got (2, 2, 2)"]),
+    "embedding_bag-2-d-with-offsets": (lambda: F.embedding_bag(torch.tensor([[0, 1]]), torch.randn(5, 2),
+                                                               torch.tensor([0])), ValueError,
+                                       ["embedding_bag", "'offsets' must be None when 'input' is 2-D, got (1, 2) input"]),
+    "embedding_bag-last-offset": (lambda: F.embedding_bag(torch.tensor([0, 1]), torch.randn(5, 2), torch.tensor([0, 1]),
+                                                          include_last_offset=True), ValueError,
+                                  ["embedding_bag", "with include_last_offset=True the last offset must be 2, the input "
+                                                    "length"]),
+    "embedding_bag-no-last-offset": (lambda: F.embedding_bag(torch.tensor([0, 1]), torch.randn(5, 2),
+                                                             torch.tensor([], dtype=torch.long),
+                                                             include_last_offset=True), ValueError,
+                                     ["embedding_bag", "the last offset must be 2"]),
     "embedding_bag-mode": (lambda: F.embedding_bag(torch.tensor([[0, 1]]), torch.randn(5, 2), mode="min"),
                            ValueError, ["embedding_bag", "'mode'", "'min'"]),
     "dropout-p-above-1": (lambda: F.dropout(x34, p=1.5), ValueError, ["dropout", "'p'", "1.5"]),
@@ -446,6 +460,26 @@ def test_full_label_smoothing_is_accepted_like_pytorch():
     x, target = torch.randn(3, 4, dtype=D), torch.tensor([0, 3, 1])
     torch.testing.assert_close(F.cross_entropy(x, target, label_smoothing=1.0),
                                TF.cross_entropy(x, target, label_smoothing=1.0), rtol=RTOL64, atol=ATOL64)
+
+
+def test_dropout_of_nothing_and_of_everything_like_pytorch():
+    x = randn(4, 3).requires_grad_()
+    state = torch.get_rng_state()
+    assert F.dropout(x, 0.0) is x and torch.equal(torch.get_rng_state(), state)  # no random numbers drawn
+    out = F.dropout(x, 1.0)
+    torch.testing.assert_close(out, TF.dropout(x, 1.0), rtol=0, atol=0)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert not grad.any()
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_padding_at_the_largest_and_smallest_id_present(mode):
+    weight = randn(4, 2)
+    ids, offsets = torch.tensor([0, 3, 3, 1, 2]), torch.tensor([0, 2, 4])
+    for padding_idx in (0, 3):
+        torch.testing.assert_close(F.embedding_bag(ids, weight, offsets, mode=mode, padding_idx=padding_idx),
+                                   TF.embedding_bag(ids, weight, offsets, mode=mode, padding_idx=padding_idx),
+                                   rtol=RTOL64, atol=ATOL64)
 
 
 def test_bad_input_leaves_arguments_untouched():
