@@ -110,11 +110,11 @@ def _autocast(fn: str, *tensors):
 def _read(t: torch.Tensor) -> list | None:
     """The values of ``t`` as a Python list, or None where they cannot be read: on the ``meta`` device (no data),
     while ``torch.compile`` traces (a read would break the graph), inside ``torch.func.vmap`` (PyTorch refuses)."""
-    if t.device.type == "meta" or torch.compiler.is_compiling():
+    if torch.compiler.is_compiling():
         return None
     try:
         return t.tolist()
-    except RuntimeError:  # vmap: "It looks like you're calling .item() / .tolist() on a Tensor"
+    except RuntimeError:  # meta: NotImplementedError (a RuntimeError); vmap: "It looks like you're calling .item()"
         return None
 
 

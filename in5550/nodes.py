@@ -287,9 +287,9 @@ class Linear(Node):
 
 def _minus_max(x: torch.Tensor, dim: int) -> torch.Tensor:
     r""":math:`x_i - m` with :math:`m = \max_j x_j` along ``dim``: every exponent of the result is :math:`\le 0`,
-    so :math:`e^{x_i - m}` cannot overflow even for logits of :math:`10^4`. An empty ``dim`` has no maximum and
+    so :math:`e^{x_i - m}` cannot overflow even for logits of :math:`10^4`. An empty tensor has no maximum and
     nothing to normalise: it is returned as it is (an empty softmax, as in PyTorch)."""
-    return x if x.shape[dim] == 0 else x - x.amax(dim, keepdim=True)
+    return x if x.numel() == 0 else x - x.amax(dim, keepdim=True)
 
 
 def _log_softmax(x: torch.Tensor, dim: int) -> torch.Tensor:

@@ -314,7 +314,7 @@ BAD_INPUTS = {
     "linear-bias-shape": (lambda: F.linear(x34, torch.randn(5, 4), torch.randn(4)), ValueError,
                           ["linear", "'bias'", "(5,)", "(4,)"]),
     "linear-mixed-dtypes": (lambda: F.linear(x34, torch.randn(5, 4, dtype=D)), TypeError,
-                            ["linear", "'input' torch.float32", "'weight' torch.float64"]),
+                            ["linear", "'input' torch.float32, 'weight' torch.float64"]),
     "add-shapes": (lambda: F.add(x34, torch.randn(5)), ValueError, ["add", "(3, 4)", "(5,)"]),
     "mul-not-tensor": (lambda: F.mul(x34, "2"), TypeError, ["mul", "'other'", "str"]),
     "mul-shapes": (lambda: F.mul(x34, torch.randn(5)), ValueError, ["mul", "(3, 4)", "(5,)"]),
@@ -327,7 +327,14 @@ BAD_INPUTS = {
     "cross_entropy-0-d-input": (lambda: F.cross_entropy(torch.tensor(0.5), torch.tensor(0)), ValueError,
                                 ["cross_entropy", "'target' of shape () does not match 'input' of shape ()"]),
     "cross_entropy-class-out-of-range": (lambda: F.cross_entropy(x34, torch.tensor([0, 4, 1])), IndexError,
-                                         ["cross_entropy", "'target'", "4", "[0, 4)"]),
+                                         ["cross_entropy", "argument 'target' holds class index 4, outside [0, 4) "
+                                                           "(class indexs: 4)"]),
+    "cross_entropy-bool-target": (lambda: F.cross_entropy(x34, torch.tensor([True, False, True])), TypeError,
+                                  ["cross_entropy", "'target'", "torch.bool"]),
+    "cross_entropy-target-shape-3-d": (lambda: F.cross_entropy(torch.randn(3, 4, 5), torch.zeros(3, 4, dtype=torch.long)),
+                                       ValueError, ["cross_entropy", "argument 'target' of shape (3, 4) does not match "
+                                                                     "'input' of shape (3, 4, 5) (expected target "
+                                                                     "shape (3, 5))"]),
     "cross_entropy-negative-class": (lambda: F.cross_entropy(x34, torch.tensor([0, -1, 1])), IndexError,
                                      ["cross_entropy", "'target'", "-1"]),
     "cross_entropy-target-shape": (lambda: F.cross_entropy(x34, torch.tensor([0, 1])), ValueError,
@@ -351,11 +358,17 @@ BAD_INPUTS = {
     "embedding-float-ids": (lambda: F.embedding(torch.tensor([0.0, 1.0]), torch.randn(5, 2)), TypeError,
                             ["embedding", "'input'", "torch.float32"]),
     "embedding-id-out-of-range": (lambda: F.embedding(torch.tensor([0, 5]), torch.randn(5, 2)), IndexError,
-                                  ["embedding", "'input'", "5", "[0, 5)"]),
+                                  ["embedding", "argument 'input' holds token id 5, outside [0, 5) (token ids: 5)"]),
+    "embedding-1-d-weight": (lambda: F.embedding(torch.tensor([0]), torch.randn(5)), ValueError,
+                             ["embedding", "argument 'weight' must be 2-D (num_embeddings, embedding_dim), got (5,)"]),
     "embedding-int-weight": (lambda: F.embedding(torch.tensor([0]), torch.ones(5, 2, dtype=torch.long)), TypeError,
                              ["embedding", "'weight'", "torch.int64"]),
-    "embedding-padding-idx": (lambda: F.embedding(torch.tensor([0]), torch.randn(5, 2), padding_idx=7), ValueError,
-                              ["embedding", "'padding_idx'", "7"]),
+    "embedding-padding-idx": (lambda: F.embedding(torch.tensor([0]), torch.randn(5, 2), padding_idx=5), ValueError,
+                              ["embedding", "argument 'padding_idx' is 5, outside [-5, 5)"]),
+    "embedding-padding-idx-negative": (lambda: F.embedding(torch.tensor([0]), torch.randn(5, 2), padding_idx=-6),
+                                       ValueError, ["embedding", "argument 'padding_idx' is -6, outside [-5, 5)"]),
+    "mse-reduction": (lambda: F.mse_loss(x34, x34, reduction="avg"), ValueError, ["mse_loss", "'reduction'", "'avg'"]),
+    "add-not-tensor": (lambda: F.add(x34, "2"), TypeError, ["add", "argument 'other' must be a torch.Tensor, got str"]),
     "embedding_bag-2d-offsets": (lambda: F.embedding_bag(torch.tensor([0, 1]), torch.randn(5, 2),
                                                          torch.tensor([[0], [1]])), ValueError,
                                  ["embedding_bag", "'offsets'", "1-D", "(2, 1)"]),
@@ -460,6 +473,50 @@ def test_full_label_smoothing_is_accepted_like_pytorch():
     x, target = torch.randn(3, 4, dtype=D), torch.tensor([0, 3, 1])
     torch.testing.assert_close(F.cross_entropy(x, target, label_smoothing=1.0),
                                TF.cross_entropy(x, target, label_smoothing=1.0), rtol=RTOL64, atol=ATOL64)
+
+
+@pytest.mark.parametrize("name", sorted(cases.FUNCTIONAL))
+def test_every_tensor_argument_refuses_a_list_by_name(name):
+    sample = cases.samples(name, 0)[0]
+    for argument, value in sample.inputs.items():
+        if torch.is_tensor(value):
+            with pytest.raises(TypeError) as info:
+                _call(name, sample, **{argument: value.tolist()})
+            assert str(info.value) == f"{name}: argument '{argument}' must be a torch.Tensor, got list"
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_dim_takes_every_index_pytorch_takes_and_no_other(name):
+    """A 0-d tensor included: its softmax is 1."""
+    for x in (torch.randn(3, 4, dtype=D), torch.tensor(2.0, dtype=D)):
+        size = max(x.dim(), 1)  # a 0-d tensor takes dim 0 and -1, as PyTorch's does
+        for dim in range(-size, size):
+            torch.testing.assert_close(getattr(F, name)(x, dim), getattr(TF, name)(x, dim), rtol=RTOL64, atol=ATOL64)
+        for dim in (-size - 1, size):
+            with pytest.raises(IndexError, match=f"{name}: argument 'dim' is {dim}, out of range for input of shape"):
+                getattr(F, name)(x, dim)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_an_unbatched_input_of_one_example_like_pytorch(name, reduction):
+    x, target = torch.randn(5, dtype=D), torch.tensor(3)
+    ours, theirs = getattr(F, name)(x, target, reduction=reduction), getattr(TF, name)(x, target, reduction=reduction)
+    assert ours.shape == theirs.shape == ()
+    torch.testing.assert_close(ours, theirs, rtol=RTOL64, atol=ATOL64)
+
+
+def test_padding_idx_counts_from_the_end_when_negative_like_pytorch():
+    ids, weight = torch.tensor([0, 4, 2]), randn(5, 2)
+    torch.testing.assert_close(F.embedding(ids, weight, padding_idx=-5), TF.embedding(ids, weight, padding_idx=-5))
+    out = F.embedding(ids, weight.requires_grad_(), padding_idx=-1)
+    (grad,) = torch.autograd.grad(out.sum(), weight)
+    assert grad[4].abs().max() == 0 and grad[0].abs().min() == 1  # row 4 (= -1) is padding and gets no gradient
+
+
+def test_an_option_equal_to_its_default_is_accepted():
+    x = randn(3)
+    assert torch.equal(F.relu(x, inplace=0), TF.relu(x)) and F.dropout(x, 0.0, inplace=0) is x
 
 
 def test_dropout_of_nothing_and_of_everything_like_pytorch():

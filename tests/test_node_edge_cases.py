@@ -84,6 +84,9 @@ NUMBER_OPERANDS = [
     (torch.tensor([3, 4], dtype=torch.uint8), 2),  # stays uint8, as in PyTorch
     (torch.tensor([1.5, 2.5], dtype=D), 3),
     (2.5, torch.tensor([1, 2])),  # the number first
+    (torch.tensor([1.0, 2.0]), 2j),  # complex numbers: complex64 for float32 and integers, complex128 for float64
+    (torch.tensor([1.0, 2.0], dtype=D), 2j),
+    (torch.tensor([1, 2]), 2j),
 ]
 
 
