@@ -53,16 +53,18 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "functional": ("in5550/functional.py", NODE_TESTS),
 }
 
-# Tests left out of the mutation runs: each trains for many epochs (real data, the demo, the sample twice), a
-# minute per mutant on two busy cores, and checks nothing about train.py that a faster test does not (the loop
-# against one written out by hand, early stopping against a scripted dev curve). Leaving them out can only
-# lower the score: the whole suite kills at least the mutants counted as killed.
+# Tests left out of the mutation runs (leaving one out can only lower a score: the whole suite kills at least the
+# mutants counted as killed). The training tests each train for many epochs (real data, the demo, the sample
+# twice), a minute per mutant on two busy cores, and check nothing about train.py that a faster test does not
+# (the loop against one written out by hand, early stopping against a scripted dev curve).
 DESELECT = ["tests/test_train.py::test_a_short_training_on_real_sst2",
             "tests/test_train.py::test_training_on_the_sample_learns_and_restores_the_best_epoch",
             "tests/test_train.py::test_same_seed_same_backend_gives_identical_results",
             "tests/test_train.py::test_both_backends_follow_the_same_curve",
             "tests/test_cli_train.py::test_train_is_reproducible",
-            "tests/test_cli_train.py::test_demo_falls_back_to_the_sample_without_sst2"]
+            "tests/test_cli_train.py::test_demo_falls_back_to_the_sample_without_sst2",
+            # lists the module's functions, which mutmut's copy has more of (one per mutant): it fails on any copy
+            "tests/test_reference_errors.py::test_every_public_function_is_covered"]
 # Lines not mutated: the help text of command-line options is documentation, not behaviour.
 DO_NOT_MUTATE = [r"\bhelp="]
 
