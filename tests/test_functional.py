@@ -179,6 +179,21 @@ def test_backward_computes_only_the_gradients_that_are_needed():
     assert log.ops.count("mm") == 1 and "sum" not in log.ops  # only dL/dW: no dL/dx product, no bias sum
 
 
+@pytest.mark.parametrize("params", [p for p in SAMPLES if p[1] == 0 and not cases.REGISTRY[p[0]].random], ids=_id)
+def test_backward_returns_a_gradient_only_for_the_input_that_needs_one(params):
+    """With one floating-point input requiring grad at a time, the node's backward (called as autograd calls it)
+    returns one tensor, and None for every other input, as ctx.needs_input_grad says."""
+    name, sample = _sample(params)
+    for needed in _floats(sample):
+        inputs = {k: v.detach().clone().requires_grad_(k == needed) if k in _floats(sample) else v
+                  for k, v in sample.inputs.items()}
+        out = getattr(F, name)(*inputs.values(), **sample.options)
+        returned = out.grad_fn.apply(torch.ones_like(out))
+        returned = returned if isinstance(returned, tuple) else (returned,)
+        assert all(g is None or torch.is_tensor(g) for g in returned), (needed, returned)
+        assert sum(torch.is_tensor(g) for g in returned) == 1, (needed, [type(g).__name__ for g in returned])
+
+
 def test_node_apply_takes_keywords_and_names_a_missing_argument():
     x, w = randn(2, 3).requires_grad_(), randn(4, 3)
     positional = nodes.Linear.apply(x, w, None)
