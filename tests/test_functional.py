@@ -227,11 +227,21 @@ def test_embedding_bag_takes_offsets_of_another_integer_type_than_the_ids(mode):
         torch.testing.assert_close(narrow, wide, rtol=0, atol=0)
 
 
-def test_mul_saves_only_what_the_needed_gradient_uses():
-    a, b = randn(3).requires_grad_(), randn(3)
-    out = F.mul(a, b)
-    saved = out.grad_fn.saved_tensors
-    assert saved[0] is None and torch.equal(saved[1], b)
+@pytest.mark.parametrize("needs", ["first", "second", "both"])
+@pytest.mark.parametrize("name", ["mul", "linear"])
+def test_mul_and_linear_save_only_what_the_needed_gradients_use(name, needs):
+    """d(ab)/da needs b and d(ab)/db needs a; dL/dx of a linear layer needs W and dL/dW needs x."""
+    a, b = randn(3, 3).requires_grad_(needs != "second"), randn(3, 3).requires_grad_(needs != "first")
+    saved = getattr(F, name)(a, b).grad_fn.saved_tensors
+    assert [t is not None for t in saved] == [needs != "first", needs != "second"]
+    assert all(t is None or torch.equal(t, x) for t, x in zip(saved, (a, b)))
+
+
+@pytest.mark.parametrize("mode, count", [("sum", 2), ("mean", 2), ("max", 4)])
+def test_embedding_bag_saves_the_table_and_output_only_for_max(mode, count):
+    weight = randn(5, 2).requires_grad_()
+    out = F.embedding_bag(torch.tensor([0, 4, 2]), weight, torch.tensor([0, 1]), mode=mode)
+    assert len(out.grad_fn.saved_tensors) == count  # ids and bags, and for max the table and the output
 
 
 @pytest.mark.parametrize(
@@ -542,6 +552,27 @@ def test_dropout_of_nothing_and_of_everything_like_pytorch():
     torch.testing.assert_close(out, TF.dropout(x, 1.0), rtol=0, atol=0)
     (grad,) = torch.autograd.grad(out.sum(), x)
     assert not grad.any()
+
+
+def test_max_bags_outnumbering_the_dimensions_like_pytorch():
+    ids, offsets = torch.tensor([3, 1, 4, 1, 5, 0, 2, 6, 5]), torch.tensor([0, 2, 3, 5, 6, 8])
+    weight = randn(7, 2)
+    ours, theirs = weight.clone().requires_grad_(), weight.clone().requires_grad_()
+    out, expected = F.embedding_bag(ids, ours, offsets, mode="max"), TF.embedding_bag(ids, theirs, offsets, mode="max")
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    grad_output = randn(6, 2)
+    torch.testing.assert_close(torch.autograd.grad(out, ours, grad_output)[0],
+                               torch.autograd.grad(expected, theirs, grad_output)[0], rtol=0, atol=0)
+
+
+def test_ignored_targets_with_a_single_class_like_pytorch():
+    x, target = randn(3, 1), torch.tensor([0, -100, 0])
+    for name in ("cross_entropy", "nll_loss"):
+        ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+        out, expected = getattr(F, name)(ours, target), getattr(TF, name)(theirs, target)
+        torch.testing.assert_close(out, expected, rtol=RTOL64, atol=ATOL64)
+        torch.testing.assert_close(torch.autograd.grad(out, ours)[0], torch.autograd.grad(expected, theirs)[0],
+                                   rtol=RTOL64, atol=ATOL64)
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])

@@ -47,7 +47,7 @@ NODE_TESTS = ["tests/test_functional.py", "tests/test_nn.py", "tests/test_node_e
 MODULES: dict[str, tuple[str, list[str]]] = {
     "reference": ("in5550/reference.py", ["tests/test_reference.py", "tests/test_reference_errors.py"]),
     "engine": ("in5550/engine.py", ["tests/test_engine.py"]),
-    "train": ("in5550/train.py", ["tests/test_train.py", "tests/test_cli_train.py"]),
+    "train": ("in5550/train.py", ["tests/test_train.py", "tests/test_cli_train.py", "tests/test_bad_input.py"]),
     "verdict": ("in5550/grader/verdict.py", ["tests/test_verdict.py"]),
     "nodes": ("in5550/nodes.py", NODE_TESTS),
     "functional": ("in5550/functional.py", NODE_TESTS),
