@@ -136,7 +136,7 @@ def _in_range(fn: str, name: str, ids: torch.Tensor, size: int, what: str,
         bad &= ids != allowed
     if bool(bad.any()):
         value = ids[bad][0].item()
-        raise IndexError(f"{fn}: argument '{name}' holds {what} {value}, outside [0, {size}) ({what}s: {size})")
+        raise IndexError(f"{fn}: argument '{name}' holds {what} {value}, outside [0, {size})")
     return low, high
 
 

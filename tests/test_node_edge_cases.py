@@ -83,6 +83,9 @@ NUMBER_OPERANDS = [
     (torch.tensor([True, False]), True),
     (torch.tensor([3, 4], dtype=torch.uint8), 2),  # stays uint8, as in PyTorch
     (torch.tensor([1.5, 2.5], dtype=D), 3),
+    (torch.tensor([1.5, 2.5], dtype=D), 1 / 3),  # the number in double precision, not rounded to float32 first
+    (1 / 3, torch.tensor([1.5, 2.5], dtype=D)),
+    (torch.tensor([1.5 + 1j], dtype=torch.complex128), 1 / 3 + 1j / 7),
     (2.5, torch.tensor([1, 2])),  # the number first
     (torch.tensor([1.0, 2.0]), 2j),  # complex numbers: complex64 for float32 and integers, complex128 for float64
     (torch.tensor([1.0, 2.0], dtype=D), 2j),

@@ -18,7 +18,7 @@ Examples::
     python tools/mutation.py engine train    # two of them
     python tools/mutation.py --list          # the modules and their tests
     python tools/mutation.py --show engine   # after a run: the diff of each surviving mutant of engine
-    python tools/mutation.py --retest engine # after adding tests: only the survivors again
+    python tools/mutation.py --retest engine # after adding tests: only the survivors (and what was not run)
     python tools/mutation.py reference --only 'in5550.reference.x_*_backward*'   # a part of a large module
 
 Prints, per module: killed, survived (not recorded as equivalent), equivalent, timeouts, untested (no test of
@@ -41,7 +41,8 @@ EQUIVALENT_FILE = ROOT / "tools" / "mutation_equivalent.txt"
 WORK = ROOT / "build" / "mutation"
 
 # the nodes against torch.nn.functional: samples of the registry, unusual inputs, half precision and autocast
-NODE_TESTS = ["tests/test_functional.py", "tests/test_nn.py", "tests/test_node_edge_cases.py", "tests/test_precision.py"]
+NODE_TESTS = ["tests/test_functional.py", "tests/test_nn.py", "tests/test_node_edge_cases.py",
+              "tests/test_precision.py"]
 # module name -> (the file to mutate, the tests that check it). A selection is the tests written for that module:
 # the rest of the suite would kill a few more mutants, at many times the cost.
 MODULES: dict[str, tuple[str, list[str]]] = {
@@ -125,9 +126,9 @@ def config(source: str, tests: list[str]) -> str:
 
 
 def prepare(name: str) -> Path:
-    """``build/mutation/<name>``, holding a fresh copy of the package, the tests, the labs, the sample data and a pyproject.toml with the
-    module's configuration. mutmut's own results (``mutants/``) are kept, so that an unchanged mutant is not run
-    again; mutmut notices a changed source or test file and reruns what it affects."""
+    """``build/mutation/<name>``, holding a fresh copy of the package, the tests, the labs, the sample data and a
+    pyproject.toml with the module's configuration. mutmut's own results (``mutants/``) are kept, so that an
+    unchanged mutant is not run again; mutmut notices a changed source or test file and reruns what it affects."""
     source, tests = MODULES[name]
     work = WORK / name
     work.mkdir(parents=True, exist_ok=True)
@@ -201,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only the mutants whose names match, e.g. 'in5550.reference.x_*_backward*' "
                              "(the score counts the mutants run)")
     parser.add_argument("--retest", action="store_true",
-                        help="run again only the mutants that survived the last run (after adding tests)")
+                        help="run again only the mutants that survived the last run or were not run (after adding "
+                             "tests or changing a function)")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             again, retest = [], args.retest and (work / "mutants").is_dir()
             if retest:
                 _, last = score(name, results(work), equivalent)
-                again = last["survived"] + last["untested"] + [m.split()[0] for m in last["other"]]
+                again = last["survived"] + last["untested"] + last["not run"] + [m.split()[0] for m in last["other"]]
                 if not again:
                     print(f"== {name}: nothing survived the last run")
             work = prepare(name)
