@@ -141,7 +141,7 @@ def _unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     extra = grad.ndim - len(shape)
     grad = grad.sum(axis=tuple(range(extra)))
     stretched = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)
-    return grad.sum(axis=stretched, keepdims=True).reshape(shape)
+    return grad.sum(axis=stretched, keepdims=True)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -371,6 +371,12 @@ def _one_hot(index: np.ndarray, num_classes: int) -> np.ndarray:
     return (index[..., None] == np.arange(num_classes)).astype(np.float64)
 
 
+def _sample_grads(fn: str, grad_output, reduction: str, ct: _ClassTargets) -> np.ndarray:
+    """The upstream gradient of each sample's loss (:func:`_unreduce`), 0 for ignored samples: PyTorch's gradient
+    there, even when every sample is ignored and the mean's share of each is 1 / 0."""
+    return np.where(ct.keep, _unreduce(fn, grad_output, reduction, ct.sample_weight.sum(), ct.index.shape), 0.0)
+
+
 def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean") -> np.ndarray:
     r"""Negative log-likelihood of class indices given log-probabilities $x$:
     $\ell_n = -w_{t_n} x_{n, t_n}$, and $\ell_n = 0$ where $t_n$ equals ``ignore_index``.
@@ -387,7 +393,7 @@ def nll_loss_backward(grad_output, input, target, weight=None, ignore_index: int
     \mathrm{onehot}(t_n)$ with $\bar\ell_n$ the upstream gradient of sample $n$ ($\bar L / \sum_n w_{t_n}$ for
     ``"mean"``). Returns ``(grad_input,)``."""
     ct = _class_targets("nll_loss_backward", input, target, weight, ignore_index, reduction)
-    grad_loss = _unreduce("nll_loss_backward", grad_output, reduction, ct.sample_weight.sum(), ct.index.shape)
+    grad_loss = _sample_grads("nll_loss_backward", grad_output, reduction, ct)
     grad = -(grad_loss * ct.sample_weight)[..., None] * _one_hot(ct.index, ct.scores.shape[-1])
     return (np.moveaxis(grad, -1, ct.class_axis),)
 
@@ -432,7 +438,7 @@ def cross_entropy_backward(
     eps, num_classes = label_smoothing, ct.scores.shape[-1]
     local = (1 - eps) * ct.sample_weight[..., None] * (p - _one_hot(ct.index, num_classes))
     local += eps / num_classes * ct.keep[..., None] * (ct.class_weight.sum() * p - ct.class_weight)
-    grad_loss = _unreduce("cross_entropy_backward", grad_output, reduction, ct.sample_weight.sum(), ct.index.shape)
+    grad_loss = _sample_grads("cross_entropy_backward", grad_output, reduction, ct)
     return (np.moveaxis(grad_loss[..., None] * local, -1, ct.class_axis),)
 
 
@@ -705,7 +711,8 @@ def log_bessel_i(v: float, x) -> np.ndarray:
         k = np.arange(int(z.max()) + 64)
         log_terms = (2 * k + v) * np.log(z / 2) - special.gammaln(k + 1) - special.gammaln(k + v + 1)
         top = log_terms.max(axis=-1, keepdims=True)
-        result[small] = (top + np.log(np.exp(log_terms - top).sum(axis=-1, keepdims=True)))[..., 0]
+        with np.errstate(under="ignore"):  # the far terms' exp underflows to 0, which is what they add
+            result[small] = (top + np.log(np.exp(log_terms - top).sum(axis=-1, keepdims=True)))[..., 0]
     return result
 
 

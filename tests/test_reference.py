@@ -156,10 +156,75 @@ def test_dropout_is_the_identity_when_not_training():
     np.testing.assert_array_equal(ref.dropout_backward(np.ones(3), x, mask, p=0.5, training=False)[0], np.ones(3))
 
 
-def test_cross_entropy_with_every_target_ignored_gives_nan_like_pytorch():
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_every_target_ignored_gives_nan_and_zero_gradients_like_pytorch(name):
+    """The mean over no targets is 0 / 0; the gradient of each ignored sample is still 0."""
     x, t = np.random.default_rng(0).standard_normal((2, 3)), np.array([-100, -100])
-    expected = TF.cross_entropy(torch.tensor(x), torch.tensor(t))
-    assert np.isnan(ref.cross_entropy(x, t)) and torch.isnan(expected)
+    out, grads = torch_forward_backward(getattr(TF, name), (x, t), {}, np.array(2.0))
+    assert np.isnan(ref_out := getattr(ref, name)(x, t)) and np.isnan(out), ref_out
+    np.testing.assert_array_equal(getattr(ref, name + "_backward")(2.0, x, t)[0], grads[0])
+
+
+def test_ignored_targets_with_a_single_class_like_pytorch():
+    x, t = np.random.default_rng(0).standard_normal((3, 1)), np.array([0, -100, 0])
+    for name in ("cross_entropy", "nll_loss"):
+        out, grads = torch_forward_backward(getattr(TF, name), (x, t), {}, np.array(1.0))
+        np.testing.assert_allclose(getattr(ref, name)(x, t), out, rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(getattr(ref, name + "_backward")(1.0, x, t)[0], grads[0], rtol=RTOL, atol=ATOL)
+
+
+def test_edge_values_give_pytorchs_inf_and_nan_without_numpy_warnings_or_errors():
+    """log(0), log(-1), 1 / 0 and 0 / 0 are results here, as in PyTorch: even under ``np.errstate(all="raise")``
+    the reference returns them rather than raising or warning."""
+    x, ignored = np.random.default_rng(0).standard_normal((2, 3)), np.array([-100, -100])
+    with np.errstate(all="raise"):
+        np.testing.assert_array_equal(ref.log(np.array([0.0, -1.0])), [-np.inf, np.nan])
+        np.testing.assert_array_equal(ref.log_backward(np.array([1.0, 0.0]), np.array([0.0, 0.0]))[0], [np.inf, np.nan])
+        for name in ("cross_entropy", "nll_loss"):
+            assert np.isnan(getattr(ref, name)(x, ignored))
+            for grad_output in (1.0, 0.0):  # 1 / 0 and 0 / 0 as each sample's share of the mean
+                assert not getattr(ref, name + "_backward")(grad_output, x, ignored)[0].any()
+        assert np.isfinite(ref.log_bessel_i(50.0, np.array([1e-5, 1e-300]))).all()  # the series' terms underflow
+
+
+def test_log_bessel_i_computes_in_float64_whatever_the_input_type():
+    x = np.linspace(0.1, 30.0, 50)
+    result = ref.log_bessel_i(0.5, x.astype(np.float32))
+    assert result.dtype == np.float64
+    np.testing.assert_allclose(result, ref.log_bessel_i(0.5, x.astype(np.float32).astype(np.float64)), rtol=1e-15)
+
+
+def test_dropout_takes_pytorchs_default_p_and_drops_everything_at_p_1_whatever_the_mask():
+    x, mask = np.random.default_rng(0).standard_normal(4), np.array([1, 0, 1, 1])
+    np.testing.assert_array_equal(ref.dropout(x, mask), x * mask * 2.0)
+    np.testing.assert_array_equal(ref.dropout_backward(np.ones(4), x, mask)[0], mask * 2.0)
+    assert not ref.dropout(x, np.ones(4), p=1.0).any() and not ref.dropout_backward(np.ones(4), x, np.ones(4), p=1.0)[0].any()
+
+
+def test_relu_gradient_at_zero_is_zero_like_pytorch():
+    np.testing.assert_array_equal(ref.relu_backward(np.ones(3), np.array([0.0, -0.0, 1e-300]))[0], [0.0, 0.0, 1.0])
+
+
+def test_padding_idx_counts_from_the_end_down_to_minus_the_vocabulary():
+    ids, weight = np.array([0, 4, 2]), np.random.default_rng(0).standard_normal((5, 3))
+    for padding_idx, row in ((-5, 0), (-1, 4)):
+        (grad,) = ref.embedding_backward(np.ones((3, 3)), ids, weight, padding_idx=padding_idx)
+        assert not grad[row].any() and grad.sum() == 6.0, padding_idx
+
+
+def test_vmf_loss_of_one_row_and_of_two_dimensions_like_the_node():
+    rng = np.random.default_rng(0)
+    for shape in ((3,), (4, 2)):
+        e_hat, target = rng.standard_normal(shape), rng.standard_normal(shape)
+        target /= np.linalg.norm(target, axis=-1, keepdims=True)
+        node = vmf_loss(torch.tensor(e_hat), torch.tensor(target), reduction="none")
+        np.testing.assert_allclose(ref.vmf_loss(e_hat, target, reduction="none"), node.numpy(), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("m", [3, 5])  # odd m: Gamma(v + 1) != 1, unlike m = 4
+def test_vmf_loss_at_a_zero_prediction_is_the_limit_of_small_ones(m):
+    target = np.eye(m)[0]
+    np.testing.assert_allclose(ref.vmf_loss(np.zeros(m), target), ref.vmf_loss(1e-9 * target, target), rtol=1e-9)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -173,6 +238,7 @@ def test_cross_entropy_with_every_target_ignored_gives_nan_like_pytorch():
     "name, torch_fn, args, kwargs",
     [
         ("log_softmax", TF.log_softmax, (np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]]),), {"dim": 1}),
+        ("log_softmax", TF.log_softmax, (np.array([[0.0, 1.0], [1000.0, 1001.0]]),), {"dim": 1}),  # each row's max
         ("softmax", TF.softmax, (np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]]),), {"dim": 1}),
         ("cross_entropy", TF.cross_entropy, (np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]]), np.array([1, 2])), {}),
         ("sigmoid", torch.sigmoid, (np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0]),), {}),
@@ -309,6 +375,10 @@ def test_manual_mlp_backpropagation_equals_autograd(two_d):
     assert np.abs(grads["embedding.weight"][0]).max() == 0.0  # padding row
 
 
+MLP_PARAMS = {"embedding.weight": np.ones((3, 2)), "hidden.weight": np.ones((2, 2)), "hidden.bias": np.ones(2),
+              "output.weight": np.ones((2, 2)), "output.bias": np.ones(2)}
+
+
 def test_mlp_forward_names_missing_parameters():
     with pytest.raises(KeyError, match=r"mlp_forward: argument 'params' lacks \['output.bias'\]"):
         ref.mlp_forward(
@@ -381,12 +451,42 @@ BAD_INPUT = [
      lambda: ref.vmf_loss(np.ones((2, 3)), np.ones((3, 3)))),
     (ValueError, r"vmf_loss: argument 'lambda_1' must be a finite number >= 0, got -0.1",
      lambda: ref.vmf_loss(np.ones((2, 3)), np.ones((2, 3)), lambda_1=-0.1)),
+    (ValueError, r"^vmf_loss: argument 'lambda_2' must be a finite number >= 0, got -0.5$",
+     lambda: ref.vmf_loss(np.ones((2, 3)), np.ones((2, 3)), lambda_2=-0.5)),
+    (ValueError, r"^mul: shapes of 'input' \(3,\) and 'other' \(4,\) cannot be broadcast$",
+     lambda: ref.mul(np.ones(3), np.ones(4))),
+    (ValueError, r"^mul_backward: shapes of 'input' \(3,\) and 'other' \(4,\) cannot be broadcast$",
+     lambda: ref.mul_backward(np.ones(3), np.ones(3), np.ones(4))),
+    (ValueError, r"^add_backward: shapes of 'input' \(3,\) and 'other' \(4,\) cannot be broadcast$",
+     lambda: ref.add_backward(np.ones(3), np.ones(3), np.ones(4))),
+    (ValueError, r"^linear: 'input' \(4, 3\) and 'weight' \(2, 3, 5\)",
+     lambda: ref.linear(np.ones((4, 3)), np.ones((2, 3, 5)))),
+    (ValueError, r"^linear: 'input' \(\) and 'weight' \(2, 3\)",
+     lambda: ref.linear(np.array(1.0), np.ones((2, 3)))),
+    (ValueError, r"^log_softmax: argument 'dim' is 1, out of range for input of shape \(3,\)$",
+     lambda: ref.log_softmax(np.ones(3), dim=1)),
+    (ValueError, r"^log_softmax: argument 'dim' is -2, out of range for input of shape \(3,\)$",
+     lambda: ref.log_softmax(np.ones(3), dim=-2)),
+    (ValueError, r"^embedding: argument 'padding_idx' is -6, outside \[-5, 5\)$",
+     lambda: ref.embedding(np.array([0]), np.ones((5, 3)), padding_idx=-6)),
+    (ValueError, r"^binary_cross_entropy: argument 'input' must hold probabilities in \[0, 1\], got 1.5$",
+     lambda: ref.binary_cross_entropy(np.array([0.0, 1.0, 1.5]), np.ones(3))),
+    (ValueError, r"^embedding_bag: argument 'input' must be 1-D \(with offsets\) or 2-D, got shape \(1, 1, 1\)$",
+     lambda: ref.embedding_bag(np.zeros((1, 1, 1), dtype=int), np.ones((2, 2)))),
+    (ValueError, r"^embedding_bag: argument 'offsets' must start at 0, never decrease and stay within the 2 ids",
+     lambda: ref.embedding_bag(np.array([0, 1]), np.ones((2, 2)), offsets=np.array([0, 1, 5]),
+                               include_last_offset=True)),
+    (ValueError, r"^embedding_bag_backward: argument 'mode' .* 'min'",
+     lambda: ref.embedding_bag_backward(np.ones((1, 2)), np.array([[0]]), np.ones((2, 2)), mode="min")),
+    (TypeError, r"^mlp_forward: argument 'hidden.bias' must be numeric",
+     lambda: ref.mlp_forward(dict(MLP_PARAMS, **{"hidden.bias": np.array(["a", "b"])}), np.array([[1, 2]]),
+                             np.array([0]))),
     (ValueError, r"vmf_loss: argument 'reduction' .* 'avg'",
      lambda: ref.vmf_loss(np.ones((2, 3)), np.ones((2, 3)), reduction="avg")),
 ]
 
 
-@pytest.mark.parametrize("error, message, call", BAD_INPUT, ids=[b[1].split(":")[0] for b in BAD_INPUT])
+@pytest.mark.parametrize("error, message, call", BAD_INPUT, ids=[b[1].lstrip("^").split(":")[0] for b in BAD_INPUT])
 def test_bad_input_raises_a_clear_error(error, message, call):
     with pytest.raises(error, match=message):
         call()

@@ -104,6 +104,14 @@ def test_grad_output_of_another_shape_is_named(name):
         call(name, backward=True, grad_output=wrong)
 
 
+@pytest.mark.parametrize("name", VALID)
+def test_integer_grad_output_gives_the_same_float64_gradients(name):
+    grad_output = np.full(np.shape(call(name)), 2)
+    for wanted, grad in zip(call(name, backward=True, grad_output=grad_output.astype(float)),
+                            call(name, backward=True, grad_output=grad_output)):
+        assert grad is None or (grad.dtype == np.float64 and np.array_equal(grad, wanted)), name
+
+
 def re_shape(shape):
     return "\\(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + "\\)"
 
