@@ -701,8 +701,7 @@ def log_bessel_i(v: float, x) -> np.ndarray:
     True
     """
     x = np.asarray(x, dtype=np.float64)
-    with np.errstate(under="ignore"):
-        scaled = special.ive(v, x)
+    scaled = special.ive(v, x)
     result = np.log(np.where(scaled > BESSEL_IVE_MIN, scaled, 1.0)) + x
     small = scaled <= BESSEL_IVE_MIN
     if small.any():

@@ -11,6 +11,8 @@ import math
 import os
 import re
 import socket
+import stat
+import time
 from dataclasses import replace
 
 import pytest
@@ -175,8 +177,14 @@ def test_library_seed_and_model_size_checks():
     with pytest.raises(ValueError, match=r"build_model: seed must be an integer in 0 \.\. 2\*\*64 - 1, got -1"):
         train.build_model(10, 2, train.DEFAULTS["sample"], "custom", seed=-1)
     huge = replace(train.DEFAULTS["sample"], embedding_dim=10**6)
-    with pytest.raises(ValueError, match=r"build_model: the model would have 1,064,000,194 parameters \(4\.3 GB"):
+    with pytest.raises(ValueError, match=r"^build_model: the model would have 1,064,000,194 parameters \(4\.3 GB .*"
+                                         r"allowed; choose smaller sizes or a larger min_freq$"):
         train.build_model(1000, 2, huge, "custom", seed=0)
+    for seed in (0, 2**64 - 1):  # both ends of the range
+        assert train.check_seed("fit", seed) == seed and train.seed_argument(str(seed)) == seed
+    for seed in (-1, 2**64, 1.5, True):
+        with pytest.raises(ValueError, match=rf"^fit: seed must be an integer in 0 \.\. 2\*\*64 - 1, got {seed!r}$"):
+            train.fit(None, [], [], None, None, epochs=1, batch_size=1, patience=1, seed=seed)
     # a long n-gram setting costs nothing more than the sentence allows (it used to loop over every size)
     assert train.with_ngrams([Example(0, ["a", "b"])], 2**70) == [Example(0, ["a", "b", "a b"])]
 
@@ -226,17 +234,23 @@ class _Poisoned(torch.optim.Adam):
         return result
 
 
-def test_fit_stops_before_a_non_finite_loss_reaches_the_parameters():
+@pytest.mark.parametrize("poison_at, where, finished", [
+    (12, "the training loss became nan at epoch 3, batch 3", [1, 2]),  # 5 batches an epoch
+    (10, "the dev loss became nan at the end of epoch 2", [1]),  # the last step of epoch 2, then its dev loss
+])
+def test_fit_stops_before_a_non_finite_loss_reaches_the_parameters(poison_at, where, finished):
     splits = data.load_dataset("sample")
     settings = replace(train.DEFAULTS["sample"], epochs=5, patience=5)
     featured, vocab = train.prepare(splits, settings)
     model = train.build_model(len(vocab), 2, settings, "custom", seed=0)
-    optimizer = _Poisoned(model.parameters(), poison_at=12, lr=settings.lr)  # 5 batches an epoch: epoch 3
-    with pytest.raises(train.Diverged, match=r"fit: the (training|dev) loss became nan at .*epoch 3") as error:
+    optimizer = _Poisoned(model.parameters(), poison_at=poison_at, lr=settings.lr)
+    with pytest.raises(train.Diverged) as error:
         train.fit(model, featured.train, featured.dev, vocab, optimizer, epochs=5, batch_size=8, patience=5,
                   progress=False)
+    assert str(error.value) == f"fit: {where}: training diverged (learning rate 0.01, weight decay 0); try a lower " \
+                               "learning rate (--lr), e.g. 0.001"
     history = error.value.history
-    assert history.epoch == [1, 2] and all(map(math.isfinite, history.train_loss + history.dev_loss))
+    assert history.epoch == finished and all(map(math.isfinite, history.train_loss + history.dev_loss))
     # the model is back at the best finished epoch: finite, and scoring what that epoch scored
     assert all(torch.isfinite(parameter).all() for parameter in model.parameters())
     assert train.evaluate(model, featured.dev, vocab).accuracy == history.dev_accuracy[history.best_epoch - 1]
@@ -246,6 +260,7 @@ def test_strict_json_never_writes_nan_or_infinity():
     text = train.strict_json({"a": math.nan, "b": [1.0, math.inf, -math.inf], "c": {"d": (2, math.nan)}, "e": "x"})
     assert json.loads(text) == {"a": None, "b": [1.0, None, None], "c": {"d": [2, None]}, "e": "x"}
     assert "NaN" not in text and "Infinity" not in text
+    assert train.strict_json({"a": [1, math.nan]}) == '{\n  "a": [\n    1,\n    null\n  ]\n}\n'  # indented by 2
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -368,6 +383,21 @@ def test_a_marker_left_by_a_killed_run(tmp_path):
     assert os.listdir(folder) == ["metrics.json"]
 
 
+def test_the_running_marker_on_a_file_system_without_hard_links(tmp_path, monkeypatch):
+    """Created exclusively with its text, readable by others (mode 644 less the umask), no temporary file left."""
+    def no_links(source, target):
+        raise OSError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "link", no_links)
+    marker = tmp_path / train.OutputFolder.MARKER
+    train._create_with(marker, "123 host\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert marker.read_text() == "123 host\n" and stat.S_IMODE(marker.stat().st_mode) == 0o644 & ~umask
+    with pytest.raises(FileExistsError):
+        train._create_with(marker, "456 other\n")
+    assert marker.read_text() == "123 host\n" and os.listdir(tmp_path) == [marker.name]
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)
@@ -419,6 +449,30 @@ def test_ctrl_c_during_train_keeps_the_finished_epochs(tmp_path, capsys, monkeyp
     featured, _ = train.prepare(data.load_dataset("sample"), settings)
     dev = train.evaluate(model, featured.dev, data.Vocabulary(checkpoint["vocab"]))
     assert dev.accuracy == metrics["dev_accuracy"]
+
+
+@pytest.mark.parametrize("call", [1, 2])
+def test_ctrl_c_in_the_first_two_epochs_leaves_no_older_runs_files(tmp_path, capsys, monkeypatch, call):
+    """A rerun into an older run's folder (--overwrite) stopped in epoch 1 keeps no figure and no model of that
+    older run; stopped in epoch 2 it keeps its one finished epoch's."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("learning_curves.png", "best_model.pt"):
+        (run / name).write_bytes(b"an older run's")
+    interrupt_at(monkeypatch, call)
+    args = parse("train", "--dataset", "sample", "--output", str(run), "--no-progress", "--overwrite")
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        args._module.run(args)
+    assert 0 < strict_load(run / "metrics.json")["seconds"] <= time.perf_counter() - start
+    err = capsys.readouterr().err.strip()
+    if call == 1:
+        assert err == f"in5550 train: interrupted: no epoch had finished: {run / 'metrics.json'} records the settings"
+        assert os.listdir(run) == ["metrics.json"]
+    else:
+        assert err == (f"in5550 train: interrupted: the 1 finished epoch (best: 1) are in {run / 'metrics.json'}, "
+                       f"{run / 'learning_curves.png'}, {run / 'best_model.pt'}")
+        assert b"older" not in (run / "best_model.pt").read_bytes() + (run / "learning_curves.png").read_bytes()
 
 
 def test_ctrl_c_during_the_demo_keeps_the_curves_so_far(tmp_path, capsys, monkeypatch):

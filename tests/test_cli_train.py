@@ -1,10 +1,12 @@
 """``in5550 train`` and ``in5550 demo`` from the command line: outputs, metrics.json, and bad arguments."""
 
+import argparse
 import json
+import time
 
 import pytest
 
-from in5550 import cli
+from in5550 import cli, train as training
 
 FAST = ["--no-progress", "--epochs", "3"]
 REQUIRED = {"dev_accuracy": float, "test_accuracy": float, "epochs": int, "seconds": float, "backend": str,
@@ -21,9 +23,17 @@ def metrics(tmp_path):
     return json.loads((tmp_path / "run" / "metrics.json").read_text(), parse_constant=reject)
 
 
+KEYS = {"status", "dataset", "backend", "seed", "dev_accuracy", "dev_macro_f1", "test_accuracy", "test_macro_f1",
+        "test_confusion", "label_names", "epochs", "best_epoch", "seconds", "vocab_size", "settings", "history"}
+
+
 def test_train_writes_metrics_and_figure(tmp_path, capsys):
+    start = time.perf_counter()
     assert train(tmp_path, "--dataset", "sample", "--backend", "torch", "--seed", "3") == 0
+    took = time.perf_counter() - start
     values = metrics(tmp_path)
+    assert set(values) == KEYS and 0 < values["seconds"] <= took  # the run proper, within the whole command
+    assert all(0 <= values[key] <= 1 for key in ("dev_macro_f1", "test_macro_f1")) and values["vocab_size"] > 10
     for key, kind in REQUIRED.items():
         assert isinstance(values[key], kind), key
     assert values["dataset"] == "sample" and values["backend"] == "torch" and values["seed"] == 3
@@ -34,7 +44,18 @@ def test_train_writes_metrics_and_figure(tmp_path, capsys):
     assert sum(map(sum, values["test_confusion"])) == 10 and values["settings"]["epochs"] == 3
     out = capsys.readouterr().out
     assert f"dev accuracy {values['dev_accuracy']:.4f}, test accuracy {values['test_accuracy']:.4f}" in out
+    assert f"wrote {tmp_path / 'run' / 'metrics.json'} and {tmp_path / 'run' / 'learning_curves.png'}\n" in out
     assert (tmp_path / "run" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_help_lists_the_settings_with_each_datasets_default():
+    parser = argparse.ArgumentParser(prog="in5550 train")
+    training.add_arguments(parser)
+    text = " ".join(parser.format_help().split())  # argparse wraps lines at the terminal's width
+    assert "settings: each defaults to the dataset's value in in5550.train.DEFAULTS" in text
+    assert "--hidden-dims [H ...] hidden layer sizes" in text
+    lr = ", ".join(f"{name} {settings.lr}" for name, settings in training.DEFAULTS.items())
+    assert f"--lr LR {lr} " in text
 
 
 def test_train_is_reproducible(tmp_path):
@@ -57,7 +78,8 @@ def test_train_on_user_files(tmp_path, capsys):
     assert len(values["test_confusion"]) == 3
     # without a test file there is no test accuracy, and the output says so
     assert train(tmp_path, "--train-file", str(tmp_path / "train.tsv"), "--overwrite") == 0
-    assert metrics(tmp_path)["test_accuracy"] is None and "n/a (no test split)" in capsys.readouterr().out
+    assert metrics(tmp_path)["test_accuracy"] is None and "test accuracy n/a (no test split) (best epoch" in \
+        capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [

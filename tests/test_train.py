@@ -5,6 +5,7 @@ import math
 import re
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -420,3 +421,45 @@ def test_fit_and_evaluate_shows_its_progress_by_default(sample, capsys):
     assert re.search(r"(^|\r)training: ", capsys.readouterr().err)
     assert dev == train.evaluate(model, featured.dev, vocab) and test == train.evaluate(model, featured.test, vocab)
     assert history.epoch == [1]
+
+
+def test_load_splits_replaces_a_datasets_dev_and_test_with_files(shared_data_dir, tmp_path, monkeypatch):
+    """The dataset from the folder given (not the environment's), its dev and test splits replaced by files read in
+    the given encoding and checked against its classes; an error names the file's option."""
+    monkeypatch.setenv("IN5550_DATA_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("IN5550_DATA_URL", (tmp_path / "no-mirror").as_uri())
+    (tmp_path / "dev.tsv").write_text("1\tcafé crème\n0\tnaïve\n", encoding="latin-1")
+    (tmp_path / "test.tsv").write_text("0\tdéjà vu\n", encoding="latin-1")
+    (tmp_path / "three.tsv").write_text("2\ta third class\n", encoding="latin-1")
+    full = train.load_splits("sst2", data_dir=shared_data_dir)
+    files = {"dev_file": tmp_path / "dev.tsv", "test_file": tmp_path / "test.tsv"}
+    for given in ({"dev_file": files["dev_file"]}, {"test_file": files["test_file"]}, files):
+        splits = train.load_splits("sst2", data_dir=shared_data_dir, encoding="latin-1", **given)
+        assert splits.train == full.train and splits.label_names == full.label_names
+        for split in ("dev", "test"):
+            wanted = data.read_file(given[f"{split}_file"], "latin-1") if f"{split}_file" in given else \
+                getattr(full, split)
+            assert getattr(splits, split) == wanted, (given, split)
+    for option in ("dev_file", "test_file"):
+        with pytest.raises(train.UsageError, match="label 2"):
+            train.load_splits("sst2", data_dir=shared_data_dir, **{option: tmp_path / "three.tsv"})
+    for option in ("train_file", "dev_file", "test_file"):
+        with pytest.raises(train.UsageError, match=f"^--{option.replace('_', '-')}: no such file"):
+            train.load_splits("sst2", data_dir=shared_data_dir, **{option: tmp_path / "missing.tsv"})
+    with pytest.raises(train.UsageError, match="^--data-dir .* is a file"):
+        train.load_splits("sst2", data_dir=tmp_path / "dev.tsv")
+
+
+def test_the_divergence_message_gives_the_learning_rate_and_the_weight_decay():
+    weight = torch.nn.Parameter(torch.zeros(1))
+    start = "fit: the training loss became inf at epoch 2, batch 3: training diverged"
+    for optimizer, end in [
+        (torch.optim.SGD([weight], lr=0.5), "(learning rate 0.5, weight decay 0); try a lower learning rate (--lr), "
+                                            "e.g. 0.05"),
+        (torch.optim.SGD([weight], lr=0.5, weight_decay=0.01),
+         "(learning rate 0.5, weight decay 0.01); try a lower learning rate (--lr), e.g. 0.05, or less weight decay "
+         "(--weight-decay)"),
+        (SimpleNamespace(param_groups=[{}]), "(learning rate nan, weight decay 0); try a lower learning rate (--lr), "
+                                             "e.g. nan"),  # an optimizer without either setting
+    ]:
+        assert train._diverged("training loss", math.inf, "epoch 2, batch 3", optimizer) == f"{start} {end}"
