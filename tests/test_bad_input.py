@@ -180,13 +180,16 @@ def test_library_seed_and_model_size_checks():
     with pytest.raises(ValueError, match=r"^build_model: the model would have 1,064,000,194 parameters \(4\.3 GB .*"
                                          r"allowed; choose smaller sizes or a larger min_freq$"):
         train.build_model(1000, 2, huge, "custom", seed=0)
-    for seed in (0, 2**64 - 1):  # both ends of the range
+    # a long n-gram setting costs nothing more than the sentence allows (it used to loop over every size)
+    assert train.with_ngrams([Example(0, ["a", "b"])], 2**70) == [Example(0, ["a", "b", "a b"])]
+
+
+def test_seeds_at_both_ends_of_the_range_and_beyond():
+    for seed in (0, 2**64 - 1):
         assert train.check_seed("fit", seed) == seed and train.seed_argument(str(seed)) == seed
     for seed in (-1, 2**64, 1.5, True):
         with pytest.raises(ValueError, match=rf"^fit: seed must be an integer in 0 \.\. 2\*\*64 - 1, got {seed!r}$"):
             train.fit(None, [], [], None, None, epochs=1, batch_size=1, patience=1, seed=seed)
-    # a long n-gram setting costs nothing more than the sentence allows (it used to loop over every size)
-    assert train.with_ngrams([Example(0, ["a", "b"])], 2**70) == [Example(0, ["a", "b", "a b"])]
 
 
 def test_a_vocabulary_left_empty_is_a_usage_error(tmp_path, capsys):
@@ -398,6 +401,16 @@ def test_the_running_marker_on_a_file_system_without_hard_links(tmp_path, monkey
     assert marker.read_text() == "123 host\n" and os.listdir(tmp_path) == [marker.name]
 
 
+@pytest.mark.parametrize("count, shown", [(4, "a, b, c, d"), (5, "a, b, c, d, ...")])
+def test_a_non_empty_folder_is_refused_naming_its_first_four_entries(tmp_path, count, shown):
+    for name in "edcba"[-count:]:
+        (tmp_path / name).write_text("")
+    with pytest.raises(UsageError) as error:
+        train.OutputFolder(tmp_path).claim()
+    assert str(error.value) == f"--output {tmp_path}: the folder is not empty ({shown}); pass --overwrite to " \
+                               "replace its results, or choose another --output"
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)
@@ -462,7 +475,7 @@ def test_ctrl_c_in_the_first_two_epochs_leaves_no_older_runs_files(tmp_path, cap
     interrupt_at(monkeypatch, call)
     args = parse("train", "--dataset", "sample", "--output", str(run), "--no-progress", "--overwrite")
     start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match=f"^interrupted during epoch {call}, after {call - 1} finished$"):
         args._module.run(args)
     assert 0 < strict_load(run / "metrics.json")["seconds"] <= time.perf_counter() - start
     err = capsys.readouterr().err.strip()

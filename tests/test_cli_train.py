@@ -82,6 +82,14 @@ def test_train_on_user_files(tmp_path, capsys):
         capsys.readouterr().out
 
 
+def test_a_run_on_files_goes_to_a_folder_named_after_them(tmp_path, monkeypatch):
+    lines = [f"{k % 2}\tsentence number {k}" for k in range(20)]
+    (tmp_path / "train.tsv").write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--train-file", "train.tsv", "--seed", "2", *FAST]) == 0
+    assert sorted(path.name for path in (tmp_path / "runs").iterdir()) == ["files-custom-seed2"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--dataset", "imdb"], "argument --dataset: invalid choice: 'imdb'"),
     (["--backend", "jax"], "argument --backend: invalid choice: 'jax'"),
