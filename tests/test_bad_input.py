@@ -403,7 +403,7 @@ def test_the_running_marker_on_a_file_system_without_hard_links(tmp_path, monkey
 
 @pytest.mark.parametrize("count, shown", [(4, "a, b, c, d"), (5, "a, b, c, d, ...")])
 def test_a_non_empty_folder_is_refused_naming_its_first_four_entries(tmp_path, count, shown):
-    for name in "edcba"[-count:]:
+    for name in "abcde"[:count]:
         (tmp_path / name).write_text("")
     with pytest.raises(UsageError) as error:
         train.OutputFolder(tmp_path).claim()

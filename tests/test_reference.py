@@ -198,7 +198,8 @@ def test_dropout_takes_pytorchs_default_p_and_drops_everything_at_p_1_whatever_t
     x, mask = np.random.default_rng(0).standard_normal(4), np.array([1, 0, 1, 1])
     np.testing.assert_array_equal(ref.dropout(x, mask), x * mask * 2.0)
     np.testing.assert_array_equal(ref.dropout_backward(np.ones(4), x, mask)[0], mask * 2.0)
-    assert not ref.dropout(x, np.ones(4), p=1.0).any() and not ref.dropout_backward(np.ones(4), x, np.ones(4), p=1.0)[0].any()
+    assert not ref.dropout(x, np.ones(4), p=1.0).any()
+    assert not ref.dropout_backward(np.ones(4), x, np.ones(4), p=1.0)[0].any()
 
 
 def test_relu_gradient_at_zero_is_zero_like_pytorch():
@@ -381,11 +382,7 @@ MLP_PARAMS = {"embedding.weight": np.ones((3, 2)), "hidden.weight": np.ones((2, 
 
 def test_mlp_forward_names_missing_parameters():
     with pytest.raises(KeyError, match=r"mlp_forward: argument 'params' lacks \['output.bias'\]"):
-        ref.mlp_forward(
-            {"embedding.weight": np.ones((3, 2)), "hidden.weight": np.ones((2, 2)), "hidden.bias": np.ones(2),
-             "output.weight": np.ones((2, 2))},
-            np.array([[1, 2]]), np.array([0]),
-        )
+        ref.mlp_forward({k: v for k, v in MLP_PARAMS.items() if k != "output.bias"}, np.array([[1, 2]]), np.array([0]))
 
 
 # --------------------------------------------------------------------------------------------------------------

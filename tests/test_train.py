@@ -467,7 +467,10 @@ def test_the_divergence_message_gives_the_learning_rate_and_the_weight_decay():
 
 def test_prepare_adds_the_ngrams_the_settings_ask_for_and_keeps_a_one_word_vocabulary():
     assert train.with_ngrams([Example(0, ["a", "b", "c"])]) == [Example(0, ["a", "b", "c", "a b", "b c"])]  # bigrams
+    two_words = [Example(0, ["good", "film"]), Example(1, ["good", "film"])] * 2
+    featured, _ = train.prepare(data.Splits(two_words, two_words, two_words, ["0", "1"]), replace(SAMPLE, ngrams=1))
+    assert featured.train == two_words  # no bigram "good film" when the settings ask for none
     one_word = [Example(0, ["good"]), Example(1, ["good"])] * 2
-    splits = data.Splits(one_word, one_word, one_word, ["0", "1"])
-    featured, vocab = train.prepare(splits, replace(SAMPLE, ngrams=1, min_freq=1))
+    featured, vocab = train.prepare(data.Splits(one_word, one_word, one_word, ["0", "1"]),
+                                    replace(SAMPLE, ngrams=1, min_freq=1))
     assert featured.train == one_word and len(vocab) == 3  # the word and the two special tokens
